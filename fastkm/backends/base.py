@@ -1,0 +1,129 @@
+"""The backend contract: the few primitives a k-means backend must provide.
+
+A backend owns the hot step of Lloyd's algorithm over *its own* array type
+(NumPy arrays for the CPU backends, CuPy arrays for the GPU one). Everything
+else -- initialisation, the centroid update, empty clusters, convergence,
+``n_init`` -- lives once, in :mod:`fastkm.lloyd` and :mod:`fastkm.init`, and is
+written against these primitives plus the array namespace ``backend.xp``.
+
+Conventions shared by every primitive:
+
+* ``X`` is a C-contiguous ``(n_samples, n_features)`` float32 or float64 array
+  of the backend's type (``backend.asarray`` makes it so);
+* ``centroids`` is ``(n_clusters, n_features)`` of the same dtype as ``X``;
+* ``sample_weight`` is ``(n_samples,)`` of the same dtype as ``X``;
+* labels are ``int32``; squared distances, sums, counts and inertia are
+  float64, so results do not drift with the data's precision.
+
+No primitive may build an ``(n_samples, n_clusters)`` matrix unless the caller
+asks for exactly that (:meth:`Backend.pairwise_sq_distances`).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Backend", "StepResult", "array_namespace", "is_cupy_array", "to_backend", "to_input_type"]
+
+Array = Any  # numpy.ndarray or cupy.ndarray, depending on the backend
+
+
+class StepResult(NamedTuple):
+    """What one assign-and-accumulate pass over ``X`` returns."""
+
+    labels: Array
+    """``(n_samples,)`` int32: index of the nearest centroid of each point."""
+    sums: Array
+    """``(n_clusters, n_features)`` float64: weighted sum of each cluster's points."""
+    counts: Array
+    """``(n_clusters,)`` float64: total sample weight in each cluster."""
+    inertia: Array
+    """0-d float64 array: sum of ``weight * squared distance to nearest centroid``.
+
+    Left as an array (not a Python float) so a GPU backend need not synchronise.
+    """
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every fastkm backend implements.
+
+    A new backend is one module in ``fastkm/backends/`` that defines a class
+    with these members, a function ``unavailable_reason() -> str | None`` and a
+    module attribute ``BACKEND`` naming the class; then it is registered by
+    name in :data:`fastkm.backends._REGISTRY`.
+    """
+
+    name: str
+    """Registry name, e.g. ``"numpy"``."""
+    xp: ModuleType
+    """The array namespace of this backend's arrays (``numpy`` or ``cupy``)."""
+
+    def asarray(self, array: Any, dtype: Any = None) -> Array:
+        """Return ``array`` as a C-contiguous array of this backend's type.
+
+        Must not copy when the array already qualifies, and must never modify
+        the caller's array.
+        """
+
+    def to_numpy(self, array: Array) -> np.ndarray:
+        """Return a NumPy copy (or view) of a backend array."""
+
+    def assign(self, X: Array, centroids: Array) -> tuple[Array, Array]:
+        """Nearest centroid of every point.
+
+        Returns ``(labels, sq_dist)``: int32 labels and the float64 squared
+        distance of each point to its nearest centroid. Ties go to the lowest
+        centroid index.
+        """
+
+    def assign_accumulate(self, X: Array, centroids: Array, sample_weight: Array) -> StepResult:
+        """The hot step: assign every point and accumulate the cluster sums.
+
+        One pass over ``X``. Labels must be exactly those :meth:`assign`
+        returns for the same inputs.
+        """
+
+    def pairwise_sq_distances(self, X: Array, Y: Array) -> Array:
+        """``(len(X), len(Y))`` float64 matrix of squared Euclidean distances.
+
+        Used where the caller really wants every distance: ``KMeans.transform``
+        and scoring the few candidate centres of a k-means++ step.
+        """
+
+
+def is_cupy_array(array: Any) -> bool:
+    """Whether ``array`` is a CuPy array, decided without importing CuPy."""
+    return type(array).__module__.split(".", 1)[0] == "cupy"
+
+
+def array_namespace(array: Any) -> ModuleType:
+    """The array module (``numpy`` or ``cupy``) that ``array`` belongs to.
+
+    >>> array_namespace(np.zeros(3)).__name__
+    'numpy'
+    """
+    if is_cupy_array(array):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_backend(X: Any, backend: Backend) -> Array:
+    """Move validated data onto ``backend`` (host <-> device as needed), C-contiguous."""
+    if is_cupy_array(X) and backend.xp is np:
+        X = X.get()
+    return backend.asarray(X)
+
+
+def to_input_type(array: Array, backend: Backend, on_gpu: bool) -> Any:
+    """Return a backend result in the caller's array type: CuPy if ``on_gpu``, else NumPy."""
+    if on_gpu:
+        import cupy
+
+        return cupy.asarray(array)
+    return backend.to_numpy(array)

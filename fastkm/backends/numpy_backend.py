@@ -1,0 +1,132 @@
+"""The NumPy reference backend: chunked, float64, readable. The oracle.
+
+Every other backend is tested against this one, so it is written for clarity
+first. It walks ``X`` in blocks of rows so its working memory is
+``O(chunk_rows * max(n_clusters, n_features))`` and never ``n_samples x
+n_clusters``. Inside a block everything is float64: distances come from the
+expansion ``|x|^2 - 2 x.c + |c|^2`` (one GEMM), and the distance of each point
+to the centroid it picked is then recomputed directly as ``|x - c|^2`` so that
+inertia carries no cancellation error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .base import StepResult
+
+__all__ = ["NumpyBackend", "unavailable_reason"]
+
+#: Target size in bytes of the per-block float64 work arrays.
+_BLOCK_BYTES = 8 * 2**20
+
+
+def unavailable_reason() -> str | None:
+    """NumPy is a required dependency, so this backend is always available."""
+    return None
+
+
+def describe() -> str:
+    """One line on what runs this backend."""
+    return f"NumPy {np.__version__}, chunked float64 reference"
+
+
+class NumpyBackend:
+    """Chunked NumPy implementation of the backend contract.
+
+    Parameters
+    ----------
+    chunk_rows : int, optional
+        Rows per block. By default chosen so each float64 work array is about
+        8 MiB.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> backend = NumpyBackend()
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
+    >>> labels, sq_dist = backend.assign(X, np.array([[0.0, 0.5], [10.0, 10.0]]))
+    >>> labels.tolist(), sq_dist.tolist()
+    ([0, 0, 1], [0.25, 0.25, 0.0])
+    """
+
+    name = "numpy"
+    xp = np
+
+    def __init__(self, chunk_rows: int | None = None):
+        if chunk_rows is not None and (not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1):
+            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+        self.chunk_rows = chunk_rows
+
+    def __repr__(self) -> str:
+        return f"NumpyBackend(chunk_rows={self.chunk_rows!r})"
+
+    # -- array in / out -------------------------------------------------------
+    def asarray(self, array, dtype=None) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def to_numpy(self, array) -> np.ndarray:
+        return np.asarray(array)
+
+    # -- the primitives -------------------------------------------------------
+    def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        centroids64 = centroids.astype(np.float64, copy=False)
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        sq_dist = np.empty(X.shape[0], dtype=np.float64)
+        for rows, block in self._blocks(X, len(centroids)):
+            labels[rows], sq_dist[rows] = _nearest(block, centroids64)
+        return labels, sq_dist
+
+    def assign_accumulate(self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray) -> StepResult:
+        n_clusters, n_features = centroids.shape
+        centroids64 = centroids.astype(np.float64, copy=False)
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        sums = np.zeros((n_clusters, n_features), dtype=np.float64)
+        counts = np.zeros(n_clusters, dtype=np.float64)
+        inertia = 0.0
+        for rows, block in self._blocks(X, n_clusters):
+            weight = sample_weight[rows].astype(np.float64)
+            block_labels, block_sq_dist = _nearest(block, centroids64)
+            labels[rows] = block_labels
+            np.add.at(sums, block_labels, block * weight[:, None])
+            np.add.at(counts, block_labels, weight)
+            inertia += float(block_sq_dist @ weight)
+        return StepResult(labels, sums, counts, np.float64(inertia))
+
+    def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        Y64 = Y.astype(np.float64, copy=False)
+        out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
+        for rows, block in self._blocks(X, len(Y)):
+            out[rows] = _expanded_sq_distances(block, Y64)
+        return out
+
+    # -- helpers --------------------------------------------------------------
+    def _blocks(self, X: np.ndarray, n_clusters: int) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield ``(rows, X[rows] as float64)`` for consecutive row blocks."""
+        n_samples, n_features = X.shape
+        step = self.chunk_rows or max(64, _BLOCK_BYTES // (8 * max(n_clusters, n_features, 1)))
+        for start in range(0, n_samples, step):
+            rows = slice(start, min(start + step, n_samples))
+            yield rows, X[rows].astype(np.float64)
+
+
+def _expanded_sq_distances(block: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """``|x|^2 - 2 x.c + |c|^2`` for every pair, clipped at 0 (float64)."""
+    sq_dist = block @ centroids.T
+    sq_dist *= -2.0
+    sq_dist += np.einsum("ij,ij->i", block, block)[:, None]
+    sq_dist += np.einsum("ij,ij->i", centroids, centroids)[None, :]
+    np.maximum(sq_dist, 0.0, out=sq_dist)
+    return sq_dist
+
+
+def _nearest(block: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (first minimum wins) and exact squared distances for one block."""
+    labels = np.argmin(_expanded_sq_distances(block, centroids), axis=1).astype(np.int32)
+    diff = block - centroids[labels]
+    return labels, np.einsum("ij,ij->i", diff, diff)
+
+
+BACKEND = NumpyBackend

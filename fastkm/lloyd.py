@@ -1,0 +1,366 @@
+"""The Lloyd driver, written once for every backend, and :func:`kmeans`.
+
+One run of Lloyd's algorithm is::
+
+    centroids = initial centroids
+    repeat:
+        labels, sums, counts, inertia = backend.assign_accumulate(X, centroids, w)
+        empty clusters -> take the farthest points (see _relocate_empty_clusters)
+        new centroids  = sums / counts
+        stop if labels did not change            (strict convergence)
+             or sum |new - old|^2 <= tol * mean per-feature variance of X
+             or max_iter iterations were made
+    final labels and inertia are those of the returned centroids
+
+which is scikit-learn's ``lloyd`` algorithm and its meaning of ``tol``, so a
+fit from the same initial centroids takes the same iterations. The backend
+does the one pass over the data per iteration; everything here is a handful
+of ``(n_clusters, n_features)`` array operations in the backend's namespace.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .backends import Backend, get_backend, is_cupy_array
+from .backends.base import to_backend, to_input_type
+from .exceptions import ConvergenceWarning
+from .init import InitSpec, init_centroids
+from .validation import (
+    check_data,
+    check_init_array,
+    check_max_iter,
+    check_n_clusters,
+    check_n_init,
+    check_random_state,
+    check_sample_weight,
+    check_tol,
+)
+
+__all__ = ["KMeansResult", "LloydIteration", "kmeans", "lloyd"]
+
+logger = logging.getLogger("fastkm")
+
+#: Rows per block when the driver itself reads X (the variance behind ``tol``).
+_VARIANCE_BLOCK_ROWS = 1 << 16
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    """The outcome of a k-means fit.
+
+    Arrays are of the input's array type (NumPy in, NumPy out; CuPy in, CuPy
+    out). ``labels`` are the nearest centroid of each point under
+    ``centroids``, and ``inertia`` is the weighted sum of squared distances of
+    the points to those centroids.
+    """
+
+    centroids: Any
+    """``(n_clusters, n_features)``, the dtype of the (validated) input."""
+    labels: Any
+    """``(n_samples,)`` int32."""
+    inertia: float
+    n_iter: int
+    """Lloyd iterations made by the best run."""
+    converged: bool
+    """Whether the best run stopped by a convergence rule rather than ``max_iter``."""
+    inertia_history: tuple[float, ...] = ()
+    """Inertia at the start of each iteration (non-increasing), for the best run."""
+    backend: str = ""
+    """Name of the backend that computed the result."""
+
+
+@dataclass(frozen=True)
+class LloydIteration:
+    """What a ``callback`` sees after each iteration (backend arrays; do not modify)."""
+
+    iteration: int
+    """1-based iteration number."""
+    previous_centroids: Any
+    """The centroids the points were assigned to in this iteration."""
+    labels: Any
+    """Nearest of ``previous_centroids`` for every point."""
+    inertia: float
+    """Weighted sum of squared distances to ``previous_centroids``."""
+    centroids: Any
+    """The updated centroids (means of the clusters, empty clusters relocated)."""
+
+
+Callback = Callable[[LloydIteration], Any]
+
+
+def kmeans(
+    X: Any,
+    n_clusters: int,
+    *,
+    init: InitSpec = "k-means++",
+    n_init: int | str = "auto",
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    sample_weight: Any = None,
+    random_state: Any = None,
+    backend: str | Backend | None = None,
+    callback: Callback | None = None,
+) -> KMeansResult:
+    """Cluster ``X`` into ``n_clusters`` groups with Lloyd's algorithm.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        NumPy arrays (and anything NumPy can read) or CuPy arrays. float32
+        data stays float32; integers become float64. Never modified.
+    n_clusters : int
+        K; at most the number of samples.
+    init : {"k-means++", "random"}, array of shape (n_clusters, n_features) or callable
+        ``"k-means++"``: greedy k-means++ seeding. ``"random"``: K distinct
+        rows drawn with probability proportional to ``sample_weight``. An
+        array: these initial centroids. A callable: called as
+        ``init(X, n_clusters, random_state)`` and returning such an array.
+    n_init : int or "auto"
+        Runs from different seeds; the lowest inertia wins. ``"auto"`` is 1
+        for k-means++ and explicit arrays, 10 for random and callables.
+    max_iter : int
+        Most Lloyd iterations per run.
+    tol : float
+        Stop when the squared centroid shift, summed over centroids, is at most
+        ``tol`` times the mean per-feature variance of X (scikit-learn's
+        meaning). A run also stops as soon as no label changes.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights; a point of weight 2 counts as two copies.
+    random_state : None, int or numpy.random.Generator
+        Seed for the initialisation.
+    backend : {"auto", "numpy", "numba", "cupy"} or Backend, optional
+        Default: the ``FASTKM_BACKEND`` environment variable, else ``"auto"``.
+    callback : callable, optional
+        Called with a :class:`LloydIteration` after every iteration of every run.
+
+    Returns
+    -------
+    KMeansResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 1.0], [1.5, 2.0], [8.0, 8.0], [9.0, 8.5]])
+    >>> result = kmeans(X, 2, init=X[[0, 2]], backend="numpy")
+    >>> result.labels
+    array([0, 0, 1, 1], dtype=int32)
+    >>> result.centroids
+    array([[1.25, 1.5 ],
+           [8.5 , 8.25]])
+    >>> result.inertia, result.n_iter, result.converged
+    (1.25, 2, True)
+    """
+    backend = get_backend(backend, X)
+    X_checked = check_data(X)
+    input_on_gpu = is_cupy_array(X_checked)
+    X_backend = to_backend(X_checked, backend)
+    n_samples, n_features = X_backend.shape
+    xp = backend.xp
+
+    n_clusters = check_n_clusters(n_clusters, n_samples)
+    max_iter = check_max_iter(max_iter)
+    tol = check_tol(tol)
+    weight = check_sample_weight(sample_weight, n_samples, X_backend.dtype, xp)
+    n_weighted = int((weight > 0).sum())
+    if n_weighted < n_clusters:
+        raise ValueError(
+            f"only {n_weighted} samples have a positive sample_weight, fewer than n_clusters={n_clusters}; "
+            "lower n_clusters or give more points a positive weight"
+        )
+    n_runs = check_n_init(n_init, init)
+    if not isinstance(init, str) and not callable(init):
+        init = check_init_array(init, n_clusters, n_features, X_backend.dtype, xp)
+        if n_runs > 1:
+            warnings.warn(
+                f"explicit initial centroids were passed, so only one run is made instead of n_init={n_init}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            n_runs = 1
+    rng = check_random_state(random_state)
+    tol_abs = tol * _mean_feature_variance(X_backend, xp) if tol > 0 else 0.0
+
+    best: KMeansResult | None = None
+    for run in range(n_runs):
+        centroids = init_centroids(X_backend, n_clusters, init, sample_weight=weight, rng=rng, backend=backend)
+        result = lloyd(
+            X_backend, centroids, weight, backend=backend, max_iter=max_iter, tol_abs=tol_abs, callback=callback
+        )
+        logger.debug("run %d/%d: inertia %.6g after %d iterations", run + 1, n_runs, result.inertia, result.n_iter)
+        if best is None or result.inertia < best.inertia:
+            best = result
+    assert best is not None
+
+    n_distinct = int((xp.bincount(best.labels, minlength=n_clusters) > 0).sum())
+    if n_distinct < n_clusters:
+        warnings.warn(
+            f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
+            "Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+
+    return KMeansResult(
+        centroids=to_input_type(best.centroids, backend, input_on_gpu),
+        labels=to_input_type(best.labels, backend, input_on_gpu),
+        inertia=best.inertia,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        inertia_history=best.inertia_history,
+        backend=backend.name,
+    )
+
+
+def lloyd(
+    X: Any,
+    centroids: Any,
+    sample_weight: Any,
+    *,
+    backend: Backend,
+    max_iter: int = 300,
+    tol_abs: float = 0.0,
+    callback: Callback | None = None,
+) -> KMeansResult:
+    """One run of Lloyd's algorithm from given centroids (the driver's core).
+
+    Inputs are validated backend arrays (see :mod:`fastkm.backends.base`);
+    ``tol_abs`` is the absolute bound on the summed squared centroid shift.
+    Most users want :func:`kmeans`, which validates, seeds and calls this.
+
+    >>> import numpy as np
+    >>> from fastkm.backends import get_backend
+    >>> X = np.array([[0.0], [1.0], [10.0], [11.0]])
+    >>> result = lloyd(X, X[[0, 1]], np.ones(4), backend=get_backend("numpy"))
+    >>> result.centroids.ravel().tolist(), result.n_iter
+    ([0.5, 10.5], 3)
+    """
+    xp = backend.xp
+    previous_labels = None
+    history: list[Any] = []
+    strict = converged = False
+
+    for n_iter in range(1, max_iter + 1):
+        step = backend.assign_accumulate(X, centroids, sample_weight)
+        history.append(step.inertia)
+        new_centroids = _update_centroids(X, centroids, sample_weight, step, backend)
+        shift = xp.sum((new_centroids.astype(np.float64) - centroids.astype(np.float64)) ** 2)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("iteration %d: inertia %.9g, centroid shift %.3g", n_iter, float(step.inertia), float(shift))
+        if callback is not None:
+            callback(LloydIteration(n_iter, centroids, step.labels, float(step.inertia), new_centroids))
+
+        labels_unchanged = (
+            xp.all(step.labels == previous_labels) if previous_labels is not None else xp.asarray(False)
+        )
+        if bool(labels_unchanged | (shift <= tol_abs)):  # the one host sync per iteration
+            converged = True
+            strict = bool(labels_unchanged)
+            break
+        centroids = new_centroids
+        previous_labels = step.labels
+
+    if strict:
+        # The labels did not move, so `centroids` are already the means of the
+        # clusters they define, and labels and inertia are exact for them.
+        labels, inertia = step.labels, step.inertia
+    else:
+        # Re-assign so that labels and inertia belong to the returned centroids.
+        centroids = new_centroids
+        labels, sq_dist = backend.assign(X, centroids)
+        inertia = sq_dist @ sample_weight.astype(np.float64)
+
+    logger.info(
+        "k-means %s after %d iterations, inertia %.9g",
+        "converged" if converged else "stopped at max_iter",
+        n_iter,
+        float(inertia),
+    )
+    return KMeansResult(
+        centroids=centroids,
+        labels=labels,
+        inertia=float(inertia),
+        n_iter=n_iter,
+        converged=converged,
+        inertia_history=tuple(float(value) for value in history),
+        backend=backend.name,
+    )
+
+
+def _update_centroids(X: Any, centroids: Any, sample_weight: Any, step: Any, backend: Backend) -> Any:
+    """Cluster means in X's dtype; empty clusters relocated, unrelocatable ones kept."""
+    xp = backend.xp
+    sums, counts = step.sums, step.counts
+    if bool((counts == 0).any()):
+        sums, counts = _relocate_empty_clusters(X, centroids, sample_weight, step, backend)
+    nonempty = counts > 0
+    means = sums / xp.where(nonempty, counts, 1.0)[:, None]
+    return xp.where(nonempty[:, None], means, centroids).astype(X.dtype)
+
+
+def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: Any, backend: Backend):
+    """Give each empty cluster the point farthest from its own centroid.
+
+    As scikit-learn does: the farthest points (ties: lowest row index) are
+    taken in turn, one per empty cluster (in cluster order), and each point's
+    weighted contribution moves from its cluster's sums to the empty one's, so
+    the empty centroid lands on the point. Unlike scikit-learn, a point is
+    skipped if taking it would empty its own cluster, or if it already sits
+    on its centroid (then relocating it would only duplicate a centroid). A
+    cluster for which no point qualifies stays empty and keeps its centroid;
+    this happens only when X has fewer distinct points than clusters.
+    """
+    xp = backend.xp
+    labels = step.labels
+    sums = step.sums.copy()
+    counts = backend.to_numpy(step.counts).copy()
+    empty = np.flatnonzero(counts == 0)
+    weight = sample_weight.astype(np.float64)
+    _, sq_dist = backend.assign(X, centroids)
+    eligible = (weight > 0) & (sq_dist > 0) & (xp.asarray(counts)[labels] > weight)
+    score = xp.where(eligible, sq_dist, -1.0)
+    n_eligible = int(eligible.sum())
+    order = xp.argsort(-score, kind="stable")[:n_eligible]
+
+    filled = 0
+    batch = max(64, 4 * len(empty))
+    for start in range(0, n_eligible, batch):
+        candidates = order[start : start + batch]
+        for point, donor, point_weight in zip(
+            backend.to_numpy(candidates).tolist(),
+            backend.to_numpy(labels[candidates]).tolist(),
+            backend.to_numpy(weight[candidates]).tolist(),
+        ):
+            if counts[donor] <= point_weight:
+                continue
+            target = int(empty[filled])
+            contribution = X[point].astype(np.float64) * point_weight
+            sums[donor] -= contribution
+            sums[target] = contribution
+            counts[donor] -= point_weight
+            counts[target] = point_weight
+            filled += 1
+            if filled == len(empty):
+                break
+        if filled == len(empty):
+            break
+    logger.debug("relocated %d of %d empty clusters", filled, len(empty))
+    return sums, xp.asarray(counts)
+
+
+def _mean_feature_variance(X: Any, xp: Any) -> float:
+    """Mean over features of the (unweighted) variance of X, in float64.
+
+    Two passes over row blocks (mean, then squared deviations), so no
+    full-size temporary is made and no cancellation error creeps in.
+    """
+    n_samples = X.shape[0]
+    blocks = [slice(start, start + _VARIANCE_BLOCK_ROWS) for start in range(0, n_samples, _VARIANCE_BLOCK_ROWS)]
+    mean = sum(X[rows].sum(axis=0, dtype=np.float64) for rows in blocks) / n_samples
+    squares = sum((((X[rows] - mean) ** 2).sum(axis=0)) for rows in blocks)
+    return float((squares / n_samples).mean())

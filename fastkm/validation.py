@@ -1,0 +1,284 @@
+"""Every input check fastkm makes, in one place, with messages that say the fix.
+
+The rules:
+
+* ``X`` must be 2-D, non-empty, numeric and finite. Integer and boolean data
+  become float64; float32 stays float32 (half the memory, and the fast
+  kernels' native type); float64 stays float64; other floats become float64.
+* Nothing the caller passes in is ever modified: when a conversion is needed,
+  a new array is made; otherwise the caller's array is only read.
+* Problems raise ``ValueError`` (a wrong value) or ``TypeError`` (a wrong kind
+  of object) whose message names the argument, says what was wrong and what
+  to do.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .backends.base import array_namespace, is_cupy_array
+
+__all__ = [
+    "check_data",
+    "check_init_array",
+    "check_max_iter",
+    "check_n_clusters",
+    "check_n_init",
+    "check_random_state",
+    "check_sample_weight",
+    "check_tol",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_data(X: Any, *, name: str = "X", n_features: int | None = None) -> Any:
+    """Validate a data matrix; return it as a float32/float64 2-D array.
+
+    NumPy input (and anything NumPy can convert: lists, pandas frames, memory
+    maps) comes back as a NumPy array; a CuPy array stays on its device. The
+    result shares memory with ``X`` when no conversion was needed, so callers
+    must treat it as read-only.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    name : str
+        The argument's name, for error messages.
+    n_features : int, optional
+        The number of features ``X`` must have (e.g. the one seen in ``fit``).
+
+    Examples
+    --------
+    >>> check_data([[1, 2], [3, 4]]).dtype
+    dtype('float64')
+    >>> check_data(np.ones((2, 3), dtype=np.float32)).dtype
+    dtype('float32')
+    >>> check_data([1.0, 2.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: X must be 2-D (n_samples, n_features), got a 1-D array of shape (2,). Reshape your data with X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it is a single sample.
+    """
+    if X is None:
+        raise TypeError(f"{name} is None; pass a 2-D array of shape (n_samples, n_features)")
+    if _is_sparse(X):
+        raise TypeError(
+            f"{name} is a sparse matrix ({type(X).__name__}); fastkm needs dense data. "
+            f"Convert it with {name}.toarray() if it fits in memory."
+        )
+    xp = array_namespace(X)
+    if not is_cupy_array(X):
+        X = _to_numpy(X, name)
+    X = _to_float(X, name, xp)
+
+    if X.ndim != 2:
+        hint = (
+            f" Reshape your data with {name}.reshape(-1, 1) if it has a single feature "
+            f"or {name}.reshape(1, -1) if it is a single sample."
+            if X.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got a {X.ndim}-D array of shape {X.shape}.{hint}"
+        )
+    n_samples, n_cols = X.shape
+    if n_samples == 0:
+        raise ValueError(
+            f"{name} has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required; pass non-empty data"
+        )
+    if n_cols == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if n_features is not None and n_cols != n_features:
+        raise ValueError(
+            f"{name} has {n_cols} features, but KMeans is expecting {n_features} features as input "
+            "(the number of columns seen during fit)"
+        )
+    _check_finite(X, name, xp)
+    return X
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any = np) -> Any:
+    """Validate ``sample_weight``; return a fresh array of ``dtype`` (never the caller's).
+
+    ``None`` means every point weighs 1.
+
+    >>> check_sample_weight(None, 3, np.float32)
+    array([1., 1., 1.], dtype=float32)
+    >>> check_sample_weight([1, -1, 2], 3, np.float64)
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight must be non-negative; entry 1 is -1.0
+    """
+    if sample_weight is None:
+        return xp.ones(n_samples, dtype=dtype)
+    if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
+        weight = float(sample_weight)
+        if not np.isfinite(weight) or weight <= 0:
+            raise ValueError(f"a scalar sample_weight must be positive and finite, got {sample_weight!r}")
+        return xp.full(n_samples, weight, dtype=dtype)
+    if _is_sparse(sample_weight):
+        raise TypeError("sample_weight is a sparse matrix; pass a dense 1-D array of length n_samples")
+    if is_cupy_array(sample_weight) and xp is np:
+        sample_weight = sample_weight.get()
+    try:
+        if not is_cupy_array(sample_weight):
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        weight = xp.array(sample_weight, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sample_weight must be an array of numbers: {exc}") from None
+    if weight.ndim != 1 or weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must be a 1-D array of length n_samples={n_samples}, got shape {tuple(weight.shape)}"
+        )
+    finite = xp.isfinite(weight)
+    if not bool(finite.all()):
+        bad = int(xp.argmin(finite))
+        raise ValueError(f"sample_weight contains NaN or infinity (entry {bad} is {float(weight[bad])})")
+    if bool((weight < 0).any()):
+        bad = int(xp.argmin(weight))
+        raise ValueError(f"sample_weight must be non-negative; entry {bad} is {float(weight[bad])}")
+    if not bool((weight > 0).any()):
+        raise ValueError("sample_weight is all zero; at least one point needs a positive weight")
+    return weight.astype(dtype, copy=False)
+
+
+def check_n_clusters(n_clusters: Any, n_samples: int | None = None) -> int:
+    """Validate ``n_clusters`` (and, given ``n_samples``, that N >= K).
+
+    >>> check_n_clusters(3, n_samples=10)
+    3
+    >>> check_n_clusters(5, n_samples=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_samples=2 should be >= n_clusters=5: k-means needs at least as many points as clusters (N >= K). Lower n_clusters or pass more data.
+    """
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
+        raise TypeError(f"n_clusters must be an integer, got {n_clusters!r} ({type(n_clusters).__name__})")
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    if n_samples is not None and n_samples < n_clusters:
+        raise ValueError(
+            f"n_samples={n_samples} should be >= n_clusters={n_clusters}: k-means needs at least as many "
+            "points as clusters (N >= K). Lower n_clusters or pass more data."
+        )
+    return int(n_clusters)
+
+
+def check_max_iter(max_iter: Any) -> int:
+    """``max_iter`` must be an integer >= 1."""
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral):
+        raise TypeError(f"max_iter must be an integer, got {max_iter!r} ({type(max_iter).__name__})")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    return int(max_iter)
+
+
+def check_tol(tol: Any) -> float:
+    """``tol`` must be a finite number >= 0."""
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be a number, got {tol!r} ({type(tol).__name__})")
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    return float(tol)
+
+
+def check_n_init(n_init: Any, init: Any) -> int:
+    """Resolve ``n_init`` ("auto": 1 for k-means++ and explicit arrays, 10 otherwise, as scikit-learn)."""
+    if isinstance(n_init, str):
+        if n_init != "auto":
+            raise ValueError(f"n_init must be a positive integer or 'auto', got {n_init!r}")
+        runs_random_draws = (isinstance(init, str) and init == "random") or callable(init)
+        return 10 if runs_random_draws else 1
+    if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral):
+        raise TypeError(f"n_init must be a positive integer or 'auto', got {n_init!r} ({type(n_init).__name__})")
+    if n_init < 1:
+        raise ValueError(f"n_init must be >= 1, got {n_init}")
+    return int(n_init)
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """Turn ``random_state`` into a :class:`numpy.random.Generator`.
+
+    Accepts ``None`` (fresh entropy), an ``int`` seed, a ``Generator`` (used as
+    it is, so its state advances) or a legacy ``RandomState`` (a seed is drawn
+    from it).
+
+    >>> check_random_state(0).integers(100) == check_random_state(0).integers(100)
+    True
+    """
+    if random_state is None or (
+        isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+    ):
+        if random_state is not None and random_state < 0:
+            raise ValueError(f"random_state must be a non-negative integer seed, got {random_state}")
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    raise TypeError(
+        f"random_state must be None, an int seed or a numpy.random.Generator, got {type(random_state).__name__}"
+    )
+
+
+def check_init_array(init: Any, n_clusters: int, n_features: int, dtype: Any, xp: Any = np) -> Any:
+    """Validate explicit initial centroids; return a fresh ``(n_clusters, n_features)`` array."""
+    if is_cupy_array(init) and xp is np:
+        init = init.get()
+    centroids = check_data(init, name="init")
+    if centroids.shape != (n_clusters, n_features):
+        raise ValueError(
+            f"init must have shape (n_clusters, n_features) = ({n_clusters}, {n_features}), "
+            f"got {tuple(centroids.shape)}"
+        )
+    return xp.array(centroids, dtype=dtype, copy=True)
+
+
+# -- helpers ------------------------------------------------------------------
+def _is_sparse(X: Any) -> bool:
+    module = type(X).__module__
+    return module.startswith("scipy.sparse") or module.startswith("cupyx.scipy.sparse")
+
+
+def _to_numpy(X: Any, name: str) -> np.ndarray:
+    if isinstance(X, np.ndarray):
+        return X
+    try:
+        return np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be read as a numeric array ({exc}); pass a 2-D array of numbers") from None
+
+
+def _to_float(X: Any, name: str, xp: Any) -> Any:
+    dtype = X.dtype
+    if dtype in _FLOAT_DTYPES:
+        return X
+    if dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {dtype}. "
+            f"Pass the real part ({name}.real) or the magnitude (abs({name}))."
+        )
+    if dtype.kind in "biuf":
+        return X.astype(np.float64)
+    if dtype.kind == "O":
+        try:
+            return X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must contain only numbers, but converting it to float failed: {exc}") from None
+    raise TypeError(f"{name} has dtype {dtype}, which is not numeric; pass an array of numbers")
+
+
+def _check_finite(X: Any, name: str, xp: Any) -> None:
+    # A sum is one cheap pass that is finite exactly when every entry is (or overflows:
+    # then look closer). Only when it is not finite do we pay for the element-wise test.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(X.sum(dtype=np.float64))
+    if np.isfinite(total):
+        return
+    if bool(xp.isnan(X).any()):
+        raise ValueError(f"{name} contains NaN; remove or impute the missing values first")
+    if bool(xp.isinf(X).any()):
+        raise ValueError(f"{name} contains infinity (inf); remove those rows or clip the values first")
