@@ -29,7 +29,17 @@ class _UserError(click.ClickException):
     exit_code = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns the errors a user can fix into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ValueError, TypeError, OSError, BackendUnavailableError) as exc:
+            raise _UserError(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fastkm")
 @click.option("-v", "--verbose", count=True, help="Log progress (-v: info, -vv: debug).")
 def main(verbose: int) -> None:
@@ -48,10 +58,7 @@ def demo(n_samples: int, n_clusters: int, n_features: int, seed: int, backend: s
     """Cluster a built-in Gaussian board and print a summary."""
     board = gaussian_board(n_samples, n_clusters, n_features, random_state=seed, dtype=np.float32)
     start = time.perf_counter()
-    try:
-        result = kmeans(board.X, n_clusters, random_state=seed, backend=backend)
-    except (ValueError, TypeError, BackendUnavailableError) as exc:
-        raise _UserError(str(exc)) from None
+    result = kmeans(board.X, n_clusters, random_state=seed, backend=backend)
     elapsed = time.perf_counter() - start
 
     # Match every found centroid with the nearest true centre.

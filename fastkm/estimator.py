@@ -17,7 +17,7 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
-from .exceptions import NotFittedError
+from .exceptions import not_fitted_error
 from .init import InitSpec
 from .lloyd import KMeansResult, kmeans
 from .validation import check_data, check_sample_weight
@@ -171,7 +171,7 @@ class KMeans:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError(
+            raise not_fitted_error(
                 f"This {type(self).__name__} instance is not fitted yet. "
                 "Call 'fit' with appropriate arguments before using this estimator."
             )

@@ -201,7 +201,11 @@ def kmeans(
     if n_distinct < n_clusters:
         warnings.warn(
             f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
-            "Possibly due to duplicate points in X.",
+            + (
+                "Possibly due to duplicate points in X."
+                if best.converged
+                else f"The run stopped at max_iter={max_iter} before the clusters settled; raise max_iter."
+            ),
             ConvergenceWarning,
             stacklevel=2,
         )

@@ -1,0 +1,49 @@
+"""Shared fixtures: the backends under test and well-separated data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastkm import available_backends
+
+#: Backends that can run here. Each joins the agreement tests by being registered.
+AVAILABLE_BACKENDS = [name for name, status in available_backends().items() if status.available]
+
+#: Compared against the plain NumPy reference: the reference itself with a tiny,
+#: odd block size (so every chunk boundary case is exercised) and every other
+#: available backend.
+CANDIDATE_BACKENDS = [pytest.param(("numpy", {"chunk_rows": 97}), id="numpy-chunk97")] + [
+    pytest.param((name, {}), id=name, marks=[pytest.mark.gpu] if name == "cupy" else [])
+    for name in AVAILABLE_BACKENDS
+    if name != "numpy"
+]
+
+
+@pytest.fixture(params=CANDIDATE_BACKENDS)
+def candidate_backend(request):
+    """A backend instance to compare with the NumPy reference."""
+    from fastkm import get_backend
+
+    name, options = request.param
+    return get_backend(name, **options)
+
+
+def make_separated(n_samples, n_features, n_clusters, *, dtype=np.float64, seed=0, offset=0.0, spread=0.5):
+    """Blobs whose centres are at least ``16 * spread`` apart (so no fit is ambiguous).
+
+    Returns ``(X, labels, centers, init)`` where ``init`` is one perturbed point of
+    each blob: a start from which every sane k-means finds the blobs.
+    """
+    rng = np.random.default_rng(seed)
+    centers = np.empty((0, n_features))
+    box = 4 * spread * max(2.0, n_clusters ** (1 / n_features)) * 4
+    while len(centers) < n_clusters:
+        candidate = rng.uniform(-box, box, size=n_features)
+        if len(centers) == 0 or np.min(np.linalg.norm(centers - candidate, axis=1)) > 16 * spread:
+            centers = np.vstack([centers, candidate])
+    labels = rng.permutation(np.arange(n_samples) % n_clusters).astype(np.int32)
+    X = centers[labels] + rng.normal(0.0, spread, size=(n_samples, n_features)) + offset
+    first = np.array([np.flatnonzero(labels == k)[0] for k in range(n_clusters)])
+    init = X[first] + rng.normal(0.0, spread / 2, size=(n_clusters, n_features))
+    return X.astype(dtype), labels, (centers + offset).astype(dtype), init.astype(dtype)

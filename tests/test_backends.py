@@ -1,0 +1,105 @@
+"""The backend registry: names, the environment variable, auto, and honest unavailability."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastkm
+from fastkm.backends import BACKEND_NAMES, Backend, backend_status, get_backend
+from fastkm.backends.numpy_backend import NumpyBackend
+
+
+def test_every_registered_backend_reports_a_status_with_a_reason():
+    statuses = fastkm.available_backends()
+    assert set(statuses) == {"numpy", "numba", "cupy"}
+    assert statuses["numpy"].available
+    for status in statuses.values():
+        assert status.detail  # available: what runs it; unavailable: why not
+        assert status.name in str(status)
+
+
+def test_available_backends_is_printable_from_the_command_line():
+    out = subprocess.run(
+        [sys.executable, "-c", "import fastkm; print(fastkm.available_backends())"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    for name in ("numpy", "numba", "cupy"):
+        assert f"name='{name}'" in out
+
+
+def test_unavailable_backend_raises_with_the_reason():
+    unavailable = [name for name, status in fastkm.available_backends().items() if not status.available]
+    if not unavailable:
+        pytest.skip("every backend is available on this machine")
+    for name in unavailable:
+        with pytest.raises(fastkm.BackendUnavailableError, match=f"fastkm backend '{name}' is unavailable: "):
+            get_backend(name)
+
+
+def test_cupy_is_not_imported_by_fastkm():
+    code = "import sys, fastkm; fastkm.available_backends(); fastkm.KMeans(2).fit([[0.0], [1.0]]); print('cupy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    if backend_status("cupy").available:
+        pytest.skip("CuPy is usable here, so probing it may import it")
+    assert out.strip() == "False"
+
+
+def test_names_are_case_and_space_insensitive():
+    assert get_backend(" NumPy ").name == "numpy"
+
+
+def test_environment_variable_picks_the_backend(monkeypatch):
+    monkeypatch.setenv("FASTKM_BACKEND", "numpy")
+    assert get_backend().name == "numpy"
+    assert fastkm.kmeans(np.eye(3), 2, random_state=0).backend == "numpy"
+    monkeypatch.setenv("FASTKM_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="got 'gpu' .from the FASTKM_BACKEND environment variable"):
+        get_backend()
+    # an explicit argument wins over the environment
+    assert get_backend("numpy").name == "numpy"
+
+
+def test_auto_prefers_numba_then_numpy(monkeypatch):
+    monkeypatch.delenv("FASTKM_BACKEND", raising=False)
+    expected = "numba" if backend_status("numba").available else "numpy"
+    assert get_backend("auto", np.zeros((2, 2))).name == expected
+    assert get_backend(None).name == expected
+
+
+def test_backend_instances_pass_through_and_satisfy_the_protocol():
+    backend = NumpyBackend(chunk_rows=10)
+    assert isinstance(backend, Backend)
+    assert get_backend(backend) is backend
+    assert fastkm.kmeans(np.eye(4), 2, random_state=0, backend=backend).backend == "numpy"
+
+
+def test_numpy_backend_options_are_checked():
+    with pytest.raises(ValueError, match="chunk_rows must be a positive integer"):
+        get_backend("numpy", chunk_rows=0)
+
+
+def test_backend_names_constant():
+    assert BACKEND_NAMES == ("auto", "numpy", "numba", "cupy")
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, None])
+def test_numpy_reference_never_builds_an_n_by_k_matrix(chunk_rows, monkeypatch):
+    """Each block's distance matrix has at most chunk_rows rows."""
+    import fastkm.backends.numpy_backend as module
+
+    seen = []
+    original = module._expanded_sq_distances
+
+    def spy(block, centroids):
+        seen.append(block.shape[0])
+        return original(block, centroids)
+
+    monkeypatch.setattr(module, "_expanded_sq_distances", spy)
+    X = np.random.default_rng(0).standard_normal((1000, 3))
+    NumpyBackend(chunk_rows=chunk_rows).assign_accumulate(X, X[:5], np.ones(1000))
+    assert sum(seen) == 1000
+    assert max(seen) <= (chunk_rows or 1000)

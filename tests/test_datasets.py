@@ -1,0 +1,47 @@
+"""The seed boards."""
+
+import numpy as np
+import pytest
+
+from fastkm.datasets import gaussian_board, uniform_board
+
+
+def test_gaussian_board_is_reproducible_and_inside_the_square():
+    a = gaussian_board(5000, 7, random_state=3)
+    b = gaussian_board(5000, 7, random_state=3)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert np.abs(a.X).max() < 1.0
+    assert a.centers.shape == (7, 2) and np.abs(a.centers).max() <= 1.0
+    assert np.all((a.spreads >= 0.05) & (a.spreads <= 0.5))
+    assert np.bincount(a.labels).tolist() == [715] * 2 + [714] * 5  # 5000 = 7 * 714 + 2
+
+
+def test_gaussian_board_blobs_have_their_spread():
+    board = gaussian_board(40000, 2, n_features=3, spread=(0.05, 0.08), random_state=1)
+    for blob in range(2):
+        points = board.X[board.labels == blob]
+        # tight blobs are barely clipped by the square, so the sample spread is the true one
+        if np.all(np.abs(board.centers[blob]) < 1 - 5 * board.spreads[blob]):
+            assert points.std(axis=0) == pytest.approx([board.spreads[blob]] * 3, rel=0.05)
+        np.testing.assert_allclose(points.mean(axis=0), board.centers[blob], atol=0.05)
+
+
+def test_high_dimensional_board_does_not_hang():
+    board = gaussian_board(2000, 4, n_features=256, random_state=0)
+    assert board.X.shape == (2000, 256) and np.abs(board.X).max() < 1.0
+
+
+def test_uniform_board():
+    X = uniform_board(10000, 2, random_state=0, dtype=np.float32)
+    assert X.dtype == np.float32 and np.abs(X).max() <= 1.0
+    assert X.mean(axis=0) == pytest.approx([0, 0], abs=0.03)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_samples=0, n_clusters=1), "n_samples must be a positive integer"),
+    (dict(n_samples=10, n_clusters=11), "n_samples=10 should be >= n_clusters=11"),
+    (dict(n_samples=10, n_clusters=2, spread=(0.5, 0.1)), "spread must be"),
+])
+def test_bad_board_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gaussian_board(**kwargs)

@@ -1,0 +1,171 @@
+"""The driver: stopping rules, empty clusters, n_init, seeding, callbacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastkm
+from fastkm import kmeans
+from fastkm.backends import get_backend
+from fastkm.datasets import gaussian_board
+from fastkm.lloyd import LloydIteration, lloyd
+
+from .conftest import make_separated
+
+NUMPY = get_backend("numpy")
+BOARD = gaussian_board(3000, 6, random_state=5)  # overlapping blobs: many iterations
+
+
+def test_max_iter_stops_and_reports_not_converged():
+    result = kmeans(BOARD.X, 6, tol=0.0, max_iter=3, random_state=0, backend="numpy")
+    assert (result.n_iter, result.converged) == (3, False)
+    assert len(result.inertia_history) == 3
+
+
+def test_a_loose_tol_stops_earlier_than_a_strict_one():
+    loose = kmeans(BOARD.X, 6, tol=1e-1, random_state=0, backend="numpy")
+    strict = kmeans(BOARD.X, 6, tol=0.0, random_state=0, backend="numpy")
+    assert loose.converged and strict.converged
+    assert loose.n_iter < strict.n_iter
+    assert strict.inertia <= loose.inertia
+
+
+def test_tol_zero_stops_when_labels_stop_changing():
+    result = kmeans(BOARD.X, 6, tol=0.0, random_state=1, backend="numpy")
+    assert result.converged
+    # one more step from the result changes nothing: a true fixed point
+    again = kmeans(BOARD.X, 6, init=result.centroids, tol=0.0, backend="numpy")
+    assert again.n_iter == 1
+    np.testing.assert_array_equal(again.labels, result.labels)
+    np.testing.assert_array_equal(again.centroids, result.centroids)
+
+
+@pytest.mark.parametrize("tol, max_iter", [(1e-4, 300), (0.0, 300), (0.0, 4), (0.5, 300)])
+def test_labels_and_inertia_belong_to_the_returned_centroids(tol, max_iter):
+    result = kmeans(BOARD.X, 6, tol=tol, max_iter=max_iter, random_state=2, backend="numpy")
+    labels, sq_dist = NUMPY.assign(BOARD.X, result.centroids)
+    np.testing.assert_array_equal(result.labels, labels)
+    assert result.inertia == pytest.approx(sq_dist.sum(), rel=1e-12)
+
+
+def test_inertia_history_never_increases():
+    result = kmeans(BOARD.X, 6, tol=0.0, random_state=3, backend="numpy")
+    history = np.array(result.inertia_history)
+    assert len(history) == result.n_iter > 5
+    assert np.all(np.diff(history) <= 1e-9 * history[0])
+    assert result.inertia <= history[-1] * (1 + 1e-12)
+
+
+def test_centroid_shift_rule_uses_scikit_learn_scale():
+    """tol is relative to the mean per-feature variance: scaling X must not change n_iter."""
+    a = kmeans(BOARD.X, 6, tol=1e-3, random_state=4, backend="numpy")
+    b = kmeans(BOARD.X * 1000.0, 6, tol=1e-3, random_state=4, backend="numpy")
+    assert a.n_iter == b.n_iter
+    np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_n_init_keeps_the_lowest_inertia():
+    best_of_5 = kmeans(BOARD.X, 6, init="random", n_init=5, random_state=9, backend="numpy")
+    # n_init runs draw from one generator, run after run
+    rng = np.random.default_rng(9)
+    single = [kmeans(BOARD.X, 6, init="random", n_init=1, random_state=rng, backend="numpy").inertia for _ in range(5)]
+    assert len(set(single)) > 1  # the runs really differ
+    assert best_of_5.inertia == min(single)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_random_state_makes_fits_reproducible(init):
+    a = kmeans(BOARD.X, 6, init=init, random_state=11, backend="numpy")
+    b = kmeans(BOARD.X, 6, init=init, random_state=11, backend="numpy")
+    c = kmeans(BOARD.X, 6, init=init, random_state=12, backend="numpy")
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    assert not np.array_equal(a.centroids, c.centroids)
+
+
+def test_n_init_auto_follows_scikit_learn():
+    calls = []
+
+    def init(X, n_clusters, random_state):
+        calls.append(1)
+        return X[random_state.choice(len(X), n_clusters, replace=False)]
+
+    kmeans(BOARD.X, 3, init=init, random_state=0, backend="numpy")
+    assert len(calls) == 10  # "auto" = 10 for callables and random
+    calls.clear()
+    kmeans(BOARD.X, 3, init=init, n_init=2, random_state=0, backend="numpy")
+    assert len(calls) == 2
+
+
+@pytest.mark.filterwarnings("ignore::fastkm.ConvergenceWarning")  # one iteration may leave a cluster empty
+def test_kmeans_plusplus_beats_random_seeding_on_average():
+    X, _, _, _ = make_separated(2000, 2, 15, seed=8)
+    plus = [kmeans(X, 15, init="k-means++", max_iter=1, random_state=s, backend="numpy").inertia for s in range(8)]
+    rand = [kmeans(X, 15, init="random", n_init=1, max_iter=1, random_state=s, backend="numpy").inertia for s in range(8)]
+    assert np.mean(plus) < 0.7 * np.mean(rand)
+
+
+def test_kmeans_plusplus_seeds_come_from_distinct_far_apart_points():
+    X, labels, _, _ = make_separated(3000, 3, 10, seed=6)
+    centroids, indices = fastkm.kmeans_plusplus(X, 10, random_state=0, backend="numpy")
+    np.testing.assert_array_equal(centroids, X[indices])
+    assert len(set(labels[indices])) == 10  # one seed in each blob
+
+
+def test_kmeans_plusplus_never_picks_zero_weight_points():
+    X = np.random.default_rng(0).standard_normal((200, 2))
+    weight = np.zeros(200)
+    weight[:20] = 1.0
+    for seed in range(5):
+        _, indices = fastkm.kmeans_plusplus(X, 5, sample_weight=weight, random_state=seed, backend="numpy")
+        assert indices.max() < 20
+
+
+def test_sample_weight_equals_repeating_points():
+    """Integer weights are repetitions: same centroids and inertia from the same start."""
+    X, _, _, init = make_separated(300, 2, 4, seed=7)
+    weight = np.random.default_rng(1).integers(0, 4, len(X))
+    weighted = kmeans(X, 4, init=init, sample_weight=weight, backend="numpy")
+    repeated = kmeans(np.repeat(X, weight, axis=0), 4, init=init, backend="numpy")
+    np.testing.assert_allclose(weighted.centroids, repeated.centroids, rtol=1e-12)
+    assert weighted.inertia == pytest.approx(repeated.inertia, rel=1e-12)
+    assert weighted.n_iter == repeated.n_iter
+
+
+def test_empty_cluster_takes_the_farthest_point():
+    X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [30.0]])
+    init = np.array([[1.0], [11.0], [100.0]])  # cluster 2 gets nobody
+    step = NUMPY.assign_accumulate(X, init, np.ones(6))
+    assert step.counts[2] == 0
+    result = lloyd(X, init, np.ones(6), backend=NUMPY, max_iter=1)
+    # 30 is farthest from its centroid (11): it moves to the empty cluster
+    np.testing.assert_allclose(result.centroids.ravel(), [1.0, 10.5, 30.0])
+
+
+def test_relocation_never_empties_the_donor_cluster():
+    X = np.array([[0.0], [0.5], [50.0]])
+    init = np.array([[0.25], [40.0], [1000.0]])
+    # 50 is farthest from its centroid, but it is cluster 1's only point
+    result = lloyd(X, init, np.ones(3), backend=NUMPY, max_iter=1)
+    np.testing.assert_allclose(sorted(result.centroids.ravel()), [0.0, 0.5, 50.0])
+    assert np.bincount(result.labels, minlength=3).min() == 1
+
+
+def test_relocation_ties_go_to_the_lowest_row():
+    X = np.array([[-1.0], [1.0], [-1.0], [1.0]])
+    init = np.array([[0.0], [500.0]])
+    result = lloyd(X, init, np.ones(4), backend=NUMPY, max_iter=1)
+    assert result.centroids[1, 0] == -1.0  # row 0 wins the four-way tie
+
+
+def test_callback_sees_every_iteration():
+    seen: list[LloydIteration] = []
+    result = kmeans(BOARD.X, 6, random_state=0, callback=seen.append, backend="numpy")
+    assert [state.iteration for state in seen] == list(range(1, result.n_iter + 1))
+    assert [state.inertia for state in seen] == list(result.inertia_history)
+    for before, after in zip(seen, seen[1:]):
+        np.testing.assert_array_equal(after.previous_centroids, before.centroids)
+
+
+def test_result_records_the_backend():
+    assert kmeans(BOARD.X, 2, random_state=0, backend="numpy").backend == "numpy"
