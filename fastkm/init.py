@@ -13,7 +13,8 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
-from .backends import Backend, get_backend
+from .backends import Backend, get_backend, is_cupy_array
+from .backends.base import to_backend, to_input_type
 from .validation import check_data, check_n_clusters, check_random_state, check_sample_weight
 
 __all__ = ["INIT_METHODS", "init_centroids", "kmeans_plusplus"]
@@ -99,12 +100,15 @@ def kmeans_plusplus(
     [0, 1]
     """
     backend = get_backend(backend, X)
-    X = backend.asarray(check_data(X))
-    n_clusters = check_n_clusters(n_clusters, X.shape[0])
-    weight = check_sample_weight(sample_weight, X.shape[0], X.dtype, backend.xp)
+    X_checked = check_data(X)
+    X_backend = to_backend(X_checked, backend)
+    n_clusters = check_n_clusters(n_clusters, X_backend.shape[0])
+    weight = check_sample_weight(sample_weight, X_backend.shape[0], X_backend.dtype, backend.xp)
     if n_local_trials is not None and (not isinstance(n_local_trials, int) or n_local_trials < 1):
         raise ValueError(f"n_local_trials must be a positive integer, got {n_local_trials!r}")
-    return _kmeans_plusplus(X, n_clusters, weight, check_random_state(random_state), backend, n_local_trials)
+    rng = check_random_state(random_state)
+    centroids, indices = _kmeans_plusplus(X_backend, n_clusters, weight, rng, backend, n_local_trials)
+    return to_input_type(centroids, backend, is_cupy_array(X_checked)), indices
 
 
 def _kmeans_plusplus(
