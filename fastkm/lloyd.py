@@ -4,7 +4,7 @@ One run of Lloyd's algorithm is::
 
     centroids = initial centroids
     repeat:
-        labels, sums, counts, inertia = backend.assign_accumulate(X, centroids, w)
+        labels, sums, counts, inertia = backend.assign_accumulate(X, centroids, w, labels)
         empty clusters -> take the farthest points (see _relocate_empty_clusters)
         new centroids  = sums / counts
         stop if labels did not change            (strict convergence)
@@ -84,7 +84,7 @@ class LloydIteration:
     previous_centroids: Any
     """The centroids the points were assigned to in this iteration."""
     labels: Any
-    """Nearest of ``previous_centroids`` for every point."""
+    """Nearest of ``previous_centroids`` for every point (a copy the callback may keep)."""
     inertia: float
     """Weighted sum of squared distances to ``previous_centroids``."""
     centroids: Any
@@ -245,39 +245,37 @@ def lloyd(
     ([0.5, 10.5], 3)
     """
     xp = backend.xp
-    previous_labels = None
+    labels = xp.full(X.shape[0], -1, dtype=np.int32)  # the one label buffer, updated in place
     history: list[Any] = []
     strict = converged = False
 
     for n_iter in range(1, max_iter + 1):
-        step = backend.assign_accumulate(X, centroids, sample_weight)
+        step = backend.assign_accumulate(X, centroids, sample_weight, labels)
         history.append(step.inertia)
         new_centroids = _update_centroids(X, centroids, sample_weight, step, backend)
         shift = xp.sum((new_centroids.astype(np.float64) - centroids.astype(np.float64)) ** 2)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("iteration %d: inertia %.9g, centroid shift %.3g", n_iter, float(step.inertia), float(shift))
+            logger.debug(
+                "iteration %d: inertia %.9g, %d labels changed, centroid shift %.3g",
+                n_iter, float(step.inertia), int(step.n_changed), float(shift),
+            )
         if callback is not None:
-            callback(LloydIteration(n_iter, centroids, step.labels, float(step.inertia), new_centroids))
+            callback(LloydIteration(n_iter, centroids, labels.copy(), float(step.inertia), new_centroids))
 
-        labels_unchanged = (
-            xp.all(step.labels == previous_labels) if previous_labels is not None else xp.asarray(False)
-        )
-        if bool(labels_unchanged | (shift <= tol_abs)):  # the one host sync per iteration
+        if bool((step.n_changed == 0) | (shift <= tol_abs)):  # the one host sync per iteration
             converged = True
-            strict = bool(labels_unchanged)
+            strict = bool(step.n_changed == 0)
             break
         centroids = new_centroids
-        previous_labels = step.labels
 
     if strict:
-        # The labels did not move, so `centroids` are already the means of the
-        # clusters they define, and labels and inertia are exact for them.
-        labels, inertia = step.labels, step.inertia
+        # No label moved, so `centroids` are already the means of the clusters
+        # they define, and the step's labels and inertia are exact for them.
+        inertia = step.inertia
     else:
-        # Re-assign so that labels and inertia belong to the returned centroids.
+        # One more assignment, so that labels and inertia belong to the returned centroids.
         centroids = new_centroids
-        labels, sq_dist = backend.assign(X, centroids)
-        inertia = sq_dist @ sample_weight.astype(np.float64)
+        inertia = backend.assign_accumulate(X, centroids, sample_weight, labels).inertia
 
     logger.info(
         "k-means %s after %d iterations, inertia %.9g",

@@ -98,3 +98,21 @@ def test_seeding_agrees(candidate_backend):
         reference = fastkm.kmeans(X, 9, init=init, random_state=7, n_init=2, backend=REFERENCE)
         candidate = fastkm.kmeans(X, 9, init=init, random_state=7, n_init=2, backend=candidate_backend)
         assert_fits_agree(X, reference, candidate)
+
+
+def test_labels_buffer_is_updated_in_place_and_changes_are_counted(candidate_backend):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 3))
+    centroids, weight = X[:7], np.ones(1000)
+    xb, cb, wb = (candidate_backend.asarray(a) for a in (X, centroids, weight))
+    fresh = candidate_backend.assign_accumulate(xb, cb, wb)
+    assert int(fresh.n_changed) == 1000
+    buffer = candidate_backend.asarray(np.full(1000, -1, dtype=np.int32))
+    step = candidate_backend.assign_accumulate(xb, cb, wb, buffer)
+    assert step.labels is buffer and int(step.n_changed) == 1000
+    np.testing.assert_array_equal(to_numpy(buffer), to_numpy(fresh.labels))
+    assert int(candidate_backend.assign_accumulate(xb, cb, wb, buffer).n_changed) == 0
+    stale = to_numpy(buffer).copy()
+    stale[[5, 50, 500]] = (stale[[5, 50, 500]] + 1) % 7
+    buffer = candidate_backend.asarray(stale)
+    assert int(candidate_backend.assign_accumulate(xb, cb, wb, buffer).n_changed) == 3

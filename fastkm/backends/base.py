@@ -45,6 +45,8 @@ class StepResult(NamedTuple):
 
     Left as an array (not a Python float) so a GPU backend need not synchronise.
     """
+    n_changed: Array
+    """0-d integer array: how many labels differ from those the ``labels`` buffer held."""
 
 
 @runtime_checkable
@@ -80,11 +82,19 @@ class Backend(Protocol):
         centroid index.
         """
 
-    def assign_accumulate(self, X: Array, centroids: Array, sample_weight: Array) -> StepResult:
+    def assign_accumulate(
+        self, X: Array, centroids: Array, sample_weight: Array, labels: Array | None = None
+    ) -> StepResult:
         """The hot step: assign every point and accumulate the cluster sums.
 
-        One pass over ``X``. Labels must be exactly those :meth:`assign`
-        returns for the same inputs.
+        One pass over ``X``. ``labels``, when given, is an ``(n_samples,)``
+        int32 buffer holding the previous labels: it is overwritten in place
+        with the new ones (and returned as ``StepResult.labels``), and
+        ``n_changed`` counts the rows whose label changed. So a Lloyd loop
+        needs one label buffer, and "did any label change?" costs nothing
+        extra. Without it a new buffer is returned and every row counts as
+        changed. Labels must be exactly those :meth:`assign` returns for the
+        same inputs.
         """
 
     def pairwise_sq_distances(self, X: Array, Y: Array) -> Array:

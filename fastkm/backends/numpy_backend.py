@@ -79,21 +79,26 @@ class NumpyBackend:
             labels[rows], sq_dist[rows] = _nearest(block, centroids64)
         return labels, sq_dist
 
-    def assign_accumulate(self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray) -> StepResult:
+    def assign_accumulate(
+        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray | None = None
+    ) -> StepResult:
         n_clusters, n_features = centroids.shape
         centroids64 = centroids.astype(np.float64, copy=False)
-        labels = np.empty(X.shape[0], dtype=np.int32)
+        if labels is None:
+            labels = np.full(X.shape[0], -1, dtype=np.int32)
         sums = np.zeros((n_clusters, n_features), dtype=np.float64)
         counts = np.zeros(n_clusters, dtype=np.float64)
         inertia = 0.0
+        n_changed = 0
         for rows, block in self._blocks(X, n_clusters):
             weight = sample_weight[rows].astype(np.float64)
             block_labels, block_sq_dist = _nearest(block, centroids64)
+            n_changed += int(np.count_nonzero(labels[rows] != block_labels))
             labels[rows] = block_labels
             np.add.at(sums, block_labels, block * weight[:, None])
-            np.add.at(counts, block_labels, weight)
+            counts += np.bincount(block_labels, weights=weight, minlength=n_clusters)
             inertia += float(block_sq_dist @ weight)
-        return StepResult(labels, sums, counts, np.float64(inertia))
+        return StepResult(labels, sums, counts, np.float64(inertia), np.int64(n_changed))
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         Y64 = Y.astype(np.float64, copy=False)
