@@ -68,8 +68,11 @@ def gaussian_board(
     n_samples, n_features = _check_sizes(n_samples, n_features)
     n_clusters = check_n_clusters(n_clusters, n_samples)
     low, high = spread
-    if not 0 < low <= high:
-        raise ValueError(f"spread must be (low, high) with 0 < low <= high, got {spread!r}")
+    if not 0 < low <= high <= 2:
+        raise ValueError(
+            f"spread must be (low, high) with 0 < low <= high <= 2, got {spread!r} "
+            "(a blob wider than the board is just noise on it: use uniform_board)"
+        )
     rng = check_random_state(random_state)
     centers = rng.uniform(-1.0, 1.0, size=(n_clusters, n_features))
     spreads = rng.uniform(low, high, size=n_clusters)

@@ -165,8 +165,10 @@ class KMeans:
         self._check_feature_names(X)
         backend = get_backend(self.backend, X)
         X_checked = check_data(X, n_features=self.n_features_in_)
-        X_backend = to_backend(X_checked, backend)
-        centroids = to_backend(self.cluster_centers_, backend).astype(X_backend.dtype, copy=False)
+        # Compute in the wider of the two dtypes: never round the model to the data.
+        dtype = np.result_type(X_checked.dtype, self.cluster_centers_.dtype)
+        X_backend = to_backend(X_checked, backend).astype(dtype, copy=False)
+        centroids = to_backend(self.cluster_centers_, backend).astype(dtype, copy=False)
         return backend, X_backend, centroids, is_cupy_array(X_checked)
 
     def _check_fitted(self) -> None:

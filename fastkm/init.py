@@ -54,7 +54,7 @@ def init_centroids(
                 f"the init callable must return an array of shape (n_clusters, n_features) = "
                 f"({n_clusters}, {X.shape[1]}), got {tuple(centroids.shape)}"
             )
-        return backend.asarray(centroids, dtype=X.dtype)
+        return to_backend(centroids, backend).astype(X.dtype)  # a copy, never the caller's array
     return init
 
 

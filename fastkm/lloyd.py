@@ -193,7 +193,11 @@ def kmeans(
             X_backend, centroids, weight, backend=backend, max_iter=max_iter, tol_abs=tol_abs, callback=callback
         )
         logger.debug("run %d/%d: inertia %.6g after %d iterations", run + 1, n_runs, result.inertia, result.n_iter)
-        if best is None or result.inertia < best.inertia:
+        # As scikit-learn: a run that found the same partition (up to renaming)
+        # never replaces an earlier one, so rounding cannot pick the label order.
+        if best is None or (
+            result.inertia < best.inertia and not _same_partition(result.labels, best.labels, n_clusters, xp)
+        ):
             best = result
     assert best is not None
 
@@ -294,6 +298,16 @@ def lloyd(
     )
 
 
+def _same_partition(labels: Any, other: Any, n_clusters: int, xp: Any) -> bool:
+    """Whether two labellings split the points alike, up to renaming the clusters."""
+    for source, target in ((labels, other), (other, labels)):
+        mapping = xp.full(n_clusters, -1, dtype=np.int32)
+        mapping[source] = target
+        if not bool((mapping[source] == target).all()):
+            return False
+    return True
+
+
 def _update_centroids(X: Any, centroids: Any, sample_weight: Any, step: Any, backend: Backend) -> Any:
     """Cluster means in X's dtype; empty clusters relocated, unrelocatable ones kept."""
     xp = backend.xp
@@ -312,19 +326,24 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
     taken in turn, one per empty cluster (in cluster order), and each point's
     weighted contribution moves from its cluster's sums to the empty one's, so
     the empty centroid lands on the point. Unlike scikit-learn, a point is
-    skipped if taking it would empty its own cluster, or if it already sits
-    on its centroid (then relocating it would only duplicate a centroid). A
-    cluster for which no point qualifies stays empty and keeps its centroid;
-    this happens only when X has fewer distinct points than clusters.
+    skipped if it is the last positive-weight point of its cluster (taking it
+    would empty that cluster), or if it already sits on its centroid (taking
+    it would only duplicate a centroid). A cluster for which no point
+    qualifies stays empty and keeps its centroid; this happens only when X
+    has fewer distinct points than clusters.
     """
     xp = backend.xp
+    n_clusters = len(centroids)
     labels = step.labels
     sums = step.sums.copy()
     counts = backend.to_numpy(step.counts).copy()
     empty = np.flatnonzero(counts == 0)
     weight = sample_weight.astype(np.float64)
+    weighted = weight > 0
+    # Points are counted, not weights: float sums of weights cannot say "the last one".
+    members = backend.to_numpy(xp.bincount(labels[weighted], minlength=n_clusters)).astype(np.int64)
     _, sq_dist = backend.assign(X, centroids)
-    eligible = (weight > 0) & (sq_dist > 0) & (xp.asarray(counts)[labels] > weight)
+    eligible = weighted & (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
     score = xp.where(eligible, sq_dist, -1.0)
     n_eligible = int(eligible.sum())
     order = xp.argsort(-score, kind="stable")[:n_eligible]
@@ -338,7 +357,7 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
             backend.to_numpy(labels[candidates]).tolist(),
             backend.to_numpy(weight[candidates]).tolist(),
         ):
-            if counts[donor] <= point_weight:
+            if members[donor] <= 1:
                 continue
             target = int(empty[filled])
             contribution = X[point].astype(np.float64) * point_weight
@@ -346,6 +365,7 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
             sums[target] = contribution
             counts[donor] -= point_weight
             counts[target] = point_weight
+            members[donor] -= 1
             filled += 1
             if filled == len(empty):
                 break

@@ -14,16 +14,19 @@ so the policy has two levels, and its tolerances are written down here once:
 The tolerances, per dtype, and why:
 
 * ``near_tie_rtol``: a point is a near-tie when its two nearest centroids are
-  closer than ``near_tie_rtol * (|x|^2 + |c|^2)`` in squared distance
-  (computed in float64). Computing ``|x - c|^2`` in the data's precision --
-  directly or as ``|x|^2 - 2 x.c + |c|^2`` -- has an error of a few ulps of
-  ``|x|^2 + |c|^2`` per term, accumulated over up to a few hundred terms:
-  ``1e-4`` is about 800 ulps of float32, ``1e-10`` about 450,000 ulps of
-  float64 (float64 backends may still compute in a mix of precisions).
+  closer than ``near_tie_rtol * (|x - o|^2 + max_c |c - o|^2)`` in squared
+  distance (computed in float64), where ``o`` is the centroids' mean.
+  Computing ``|x - c|^2`` in the data's precision -- directly, or as
+  ``|x|^2 - 2 x.c + |c|^2`` on data moved to ``o`` (every backend must centre
+  before expanding) -- has an error of a few ulps of that scale per term,
+  accumulated over up to a few hundred terms: ``1e-4`` is about 800 ulps of
+  float32, ``1e-10`` about 450,000 ulps of float64.
 * ``inertia_rtol`` and ``centroid_rtol``: sums are accumulated in float64 by
   every backend, so what remains is the per-distance rounding of the data's
   precision, which averages out over many points: ``1e-5`` (float32),
-  ``1e-10`` (float64).
+  ``1e-10`` (float64). An inertia near zero (every point on its centroid)
+  is compared with an absolute tolerance of one ulp of ``max|x|^2`` per
+  point instead, the rounding of a centroid that should equal its point.
 
 >>> TOLERANCES[np.dtype(np.float32)].near_tie_rtol
 0.0001
@@ -86,7 +89,8 @@ def near_tie_mask(X: Any, centroids: Any, dtype: Any = None) -> np.ndarray:
         return np.zeros(len(X64), dtype=bool)
     sq_dist = ((X64[:, None, :] - C64[None, :, :]) ** 2).sum(axis=2)
     two_nearest = np.partition(sq_dist, 1, axis=1)[:, :2]
-    scale = (X64**2).sum(axis=1) + (C64**2).sum(axis=1).max()
+    origin = C64.mean(axis=0)
+    scale = ((X64 - origin) ** 2).sum(axis=1) + ((C64 - origin) ** 2).sum(axis=1).max()
     return two_nearest[:, 1] - two_nearest[:, 0] <= TOLERANCES[dtype].near_tie_rtol * scale
 
 
@@ -105,7 +109,7 @@ def assert_step_agrees(X: Any, centroids: Any, reference: Any, candidate: Any) -
     assert not mismatch.any(), (
         f"{mismatch.sum()} labels differ outside near-ties, first at rows {np.flatnonzero(mismatch)[:10].tolist()}"
     )
-    np.testing.assert_allclose(float(candidate.inertia), float(reference.inertia), rtol=tol.inertia_rtol)
+    _assert_inertia_close(X, candidate.inertia, reference.inertia, tol.inertia_rtol)
     # Clusters that a near-tie point joined in one backend but not the other
     # may differ by that point; every other cluster must match.
     touched = np.unique(np.concatenate([ref_labels[ref_labels != cand_labels], cand_labels[ref_labels != cand_labels]]))
@@ -133,11 +137,17 @@ def assert_fits_agree(
     assert differ.size == 0, f"{differ.size} labels differ, first at rows {differ[:10].tolist()}"
     if check_n_iter:
         assert candidate.n_iter == reference.n_iter, f"n_iter {candidate.n_iter} != {reference.n_iter}"
-    np.testing.assert_allclose(float(candidate.inertia), float(reference.inertia), rtol=inertia_rtol or tol.inertia_rtol)
+    _assert_inertia_close(X, candidate.inertia, reference.inertia, inertia_rtol or tol.inertia_rtol)
     scale = float(np.abs(to_numpy(X)).max())
     np.testing.assert_allclose(
         to_numpy(candidate.centroids), to_numpy(reference.centroids), rtol=tol.centroid_rtol, atol=tol.centroid_rtol * scale
     )
+
+
+def _assert_inertia_close(X: Any, actual: Any, desired: Any, rtol: float) -> None:
+    X = to_numpy(X)
+    atol = len(X) * float(np.finfo(X.dtype).eps) * float(np.abs(X).max()) ** 2
+    np.testing.assert_allclose(float(actual), float(desired), rtol=rtol, atol=atol, err_msg="inertia differs")
 
 
 def fit_summary(estimator: Any) -> SimpleNamespace:

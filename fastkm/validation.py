@@ -127,7 +127,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any 
         if not is_cupy_array(sample_weight):
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
         weight = xp.array(sample_weight, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"sample_weight must be an array of numbers: {exc}") from None
     if weight.ndim != 1 or weight.shape[0] != n_samples:
         raise ValueError(
@@ -142,7 +142,20 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any 
         raise ValueError(f"sample_weight must be non-negative; entry {bad} is {float(weight[bad])}")
     if not bool((weight > 0).any()):
         raise ValueError("sample_weight is all zero; at least one point needs a positive weight")
-    return weight.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        cast = weight.astype(dtype, copy=False)
+        total = float(cast.sum(dtype=np.float64))
+    if not bool(xp.isfinite(cast).all()) or not np.isfinite(total):
+        raise ValueError(
+            f"sample_weight is too large for {np.dtype(dtype).name} (it, or its sum, overflows); "
+            "rescale the weights, e.g. divide them by their maximum"
+        )
+    if not bool((cast > 0).any()):
+        raise ValueError(
+            f"sample_weight is all zero in {np.dtype(dtype).name} (the positive weights underflow); "
+            "rescale the weights, e.g. divide them by their maximum"
+        )
+    return cast
 
 
 def check_n_clusters(n_clusters: Any, n_samples: int | None = None) -> int:
@@ -244,11 +257,16 @@ def _is_sparse(X: Any) -> bool:
 
 
 def _to_numpy(X: Any, name: str) -> np.ndarray:
-    if isinstance(X, np.ndarray):
+    if isinstance(X, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array; fastkm does not skip masked entries. "
+            f"Drop them or fill them first, e.g. {name}.filled(value) or {name}.compressed()."
+        )
+    if type(X) is np.ndarray:
         return X
     try:
         return np.asarray(X)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"{name} could not be read as a numeric array ({exc}); pass a 2-D array of numbers") from None
 
 
@@ -266,7 +284,7 @@ def _to_float(X: Any, name: str, xp: Any) -> Any:
     if dtype.kind == "O":
         try:
             return X.astype(np.float64)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise TypeError(f"{name} must contain only numbers, but converting it to float failed: {exc}") from None
     raise TypeError(f"{name} has dtype {dtype}, which is not numeric; pass an array of numbers")
 

@@ -10,13 +10,21 @@ from fastkm import available_backends
 #: Backends that can run here. Each joins the agreement tests by being registered.
 AVAILABLE_BACKENDS = [name for name, status in available_backends().items() if status.available]
 
-#: Compared against the plain NumPy reference: the reference itself with a tiny,
-#: odd block size (so every chunk boundary case is exercised) and every other
-#: available backend.
-CANDIDATE_BACKENDS = [pytest.param(("numpy", {"chunk_rows": 97}), id="numpy-chunk97")] + [
-    pytest.param((name, {}), id=name, marks=[pytest.mark.gpu] if name == "cupy" else [])
+#: Options that force each code path of a backend, so every path meets the policy.
+VARIANTS = {
+    "numpy": [{"chunk_rows": 97}],  # a tiny, odd block size: every chunk boundary case
+    "numba": [{}, {"strategy": "direct"}, {"strategy": "gemm"}, {"n_threads": 1}],
+}
+
+#: Compared against the plain NumPy reference: every variant of every available backend.
+CANDIDATE_BACKENDS = [
+    pytest.param(
+        (name, options),
+        id="-".join([name, *(f"{key}={value}" for key, value in options.items())]),
+        marks=[pytest.mark.gpu] if name == "cupy" else [],
+    )
     for name in AVAILABLE_BACKENDS
-    if name != "numpy"
+    for options in VARIANTS.get(name, [{}])
 ]
 
 

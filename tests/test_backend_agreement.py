@@ -26,10 +26,11 @@ def _step(backend, X, centroids, weight):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(5000, 2, 8), (3000, 16, 64), (1500, 64, 33), (400, 300, 5)], ids=str)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_one_step_on_random_data(candidate_backend, dtype, shape, weighted):
+@pytest.mark.parametrize("offset", [0.0, 1e3], ids=["origin", "offset1e3"])
+def test_one_step_on_random_data(candidate_backend, dtype, shape, weighted, offset):
     n_samples, n_features, n_clusters = shape
     rng = np.random.default_rng(n_features)
-    X = rng.standard_normal((n_samples, n_features)).astype(dtype)
+    X = (rng.standard_normal((n_samples, n_features)) + offset).astype(dtype)
     centroids = X[rng.choice(n_samples, n_clusters, replace=False)]
     weight = (rng.integers(0, 4, n_samples) if weighted else np.ones(n_samples)).astype(dtype)
 
@@ -70,12 +71,14 @@ def test_whole_fit_on_separated_data(candidate_backend, dtype, shape, weighted):
     assert_fits_agree(X, reference, candidate)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_whole_fit_far_from_origin(candidate_backend, dtype):
-    """Blobs around 1000: |x|^2 dwarfs the distances, the classic precision trap."""
-    X, _, _, init = make_separated(3000, 4, 6, dtype=dtype, seed=3, offset=1000.0)
-    reference = fastkm.kmeans(X, 6, init=init, backend=REFERENCE)
-    candidate = fastkm.kmeans(X, 6, init=init, backend=candidate_backend)
+@pytest.mark.parametrize("dtype, offset", [(np.float32, 1e3), (np.float64, 1e3), (np.float64, 1e7)])
+@pytest.mark.parametrize("shape", [(3000, 4, 6), (2000, 32, 20)], ids=["small-dK", "large-dK"])
+def test_whole_fit_far_from_origin(candidate_backend, dtype, offset, shape):
+    """Blobs far from the origin: |x|^2 dwarfs the distances, the classic precision trap."""
+    n_samples, n_features, n_clusters = shape
+    X, _, _, init = make_separated(n_samples, n_features, n_clusters, dtype=dtype, seed=3, offset=offset)
+    reference = fastkm.kmeans(X, n_clusters, init=init, backend=REFERENCE)
+    candidate = fastkm.kmeans(X, n_clusters, init=init, backend=candidate_backend)
     assert_fits_agree(X, reference, candidate)
 
 

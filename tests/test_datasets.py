@@ -41,6 +41,8 @@ def test_uniform_board():
     (dict(n_samples=0, n_clusters=1), "n_samples must be a positive integer"),
     (dict(n_samples=10, n_clusters=11), "n_samples=10 should be >= n_clusters=11"),
     (dict(n_samples=10, n_clusters=2, spread=(0.5, 0.1)), "spread must be"),
+    (dict(n_samples=10, n_clusters=2, spread=(1e9, 1e9)), "spread must be"),
+    (dict(n_samples=10, n_clusters=2, spread=(1.0, float("inf"))), "spread must be"),
 ])
 def test_bad_board_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -41,12 +41,22 @@ def test_tol_zero_stops_when_labels_stop_changing():
     np.testing.assert_array_equal(again.centroids, result.centroids)
 
 
+def _brute_force(X, centroids):
+    """Labels and squared distances by plain float64 differences: an independent oracle."""
+    sq_dist = ((X[:, None, :].astype(np.float64) - centroids[None, :, :].astype(np.float64)) ** 2).sum(axis=2)
+    return sq_dist.argmin(axis=1), sq_dist.min(axis=1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("offset", [0.0, 1e6, 1e8])
 @pytest.mark.parametrize("tol, max_iter", [(1e-4, 300), (0.0, 300), (0.0, 4), (0.5, 300)])
-def test_labels_and_inertia_belong_to_the_returned_centroids(tol, max_iter):
-    result = kmeans(BOARD.X, 6, tol=tol, max_iter=max_iter, random_state=2, backend="numpy")
-    labels, sq_dist = NUMPY.assign(BOARD.X, result.centroids)
+def test_labels_and_inertia_belong_to_the_returned_centroids(tol, max_iter, offset, backend):
+    """Checked by brute force, also far from the origin where |x|^2 dwarfs the distances."""
+    X = BOARD.X + offset
+    result = kmeans(X, 6, tol=tol, max_iter=max_iter, random_state=2, backend=backend)
+    labels, sq_dist = _brute_force(X, result.centroids)
     np.testing.assert_array_equal(result.labels, labels)
-    assert result.inertia == pytest.approx(sq_dist.sum(), rel=1e-12)
+    assert result.inertia == pytest.approx(sq_dist.sum(), rel=1e-9)
 
 
 def test_inertia_history_never_increases():
@@ -149,6 +159,24 @@ def test_relocation_never_empties_the_donor_cluster():
     result = lloyd(X, init, np.ones(3), backend=NUMPY, max_iter=1)
     np.testing.assert_allclose(sorted(result.centroids.ravel()), [0.0, 0.5, 50.0])
     assert np.bincount(result.labels, minlength=3).min() == 1
+
+
+def test_relocation_with_fractional_weights_never_drains_a_cluster():
+    """Weights 0.1 + 0.2 - 0.1 - 0.2 is not 0 in floating point: count points, not weights."""
+    X = np.array([[3.0], [7.0], [100.0], [100.0]])
+    weight = np.array([0.1, 0.2, 1.0, 1.0])
+    init = np.array([[5.0], [100.0], [1000.0], [2000.0]])
+    result = lloyd(X, init, weight, backend=NUMPY, max_iter=1)
+    # 3 (row 0 wins the tie with 7) moves to the first empty cluster; 7 is then
+    # cluster 0's last point and stays; the second empty cluster keeps its centroid
+    np.testing.assert_allclose(result.centroids.ravel(), [7.0, 100.0, 3.0, 2000.0], rtol=1e-12)
+
+
+def test_n_init_keeps_the_first_of_runs_that_find_the_same_partition():
+    X, _, _, _ = make_separated(3000, 2, 4, seed=9)
+    first = kmeans(X, 4, init="k-means++", random_state=np.random.default_rng(3), backend="numpy")
+    best = kmeans(X, 4, init="k-means++", n_init=6, random_state=3, backend="numpy")
+    np.testing.assert_array_equal(best.labels, first.labels)  # not a renamed copy from a later run
 
 
 def test_relocation_ties_go_to_the_lowest_row():

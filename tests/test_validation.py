@@ -33,10 +33,12 @@ def fit(X=X_GOOD, n_clusters=3, **kwargs):
         (np.array([[1.0, -np.inf], [2.0, 3.0], [4.0, 5.0]]), ValueError, r"X contains infinity"),
         (None, TypeError, "X is None"),
         ([[1, 2], [3]], TypeError, "could not be read as a numeric array"),
+        ([[10**400, 1], [2, 3]], TypeError, "X must contain only numbers"),
+        (np.ma.masked_invalid([[1.0, np.nan], [2.0, 3.0]]), TypeError, r"masked array.*\.filled"),
     ],
     ids=[
         "1-D", "3-D", "0-D", "no-samples", "no-features", "strings", "object", "complex",
-        "nan", "inf", "-inf", "none", "ragged",
+        "nan", "inf", "-inf", "none", "ragged", "huge-int", "masked",
     ],
 )
 def test_bad_X(X, error, match):
@@ -109,6 +111,19 @@ def test_numpy_integer_n_clusters_is_fine():
 def test_bad_sample_weight(sample_weight, error, match):
     with pytest.raises(error, match=match):
         fit(sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize(
+    "dtype, sample_weight, match",
+    [
+        (np.float32, np.full(50, 1e39), "too large for float32"),
+        (np.float32, np.full(50, 1e-46), "all zero in float32 .the positive weights underflow"),
+        (np.float64, np.full(50, 1e307), "too large for float64 .it, or its sum, overflows"),
+    ],
+)
+def test_weights_that_do_not_survive_the_data_dtype(dtype, sample_weight, match):
+    with pytest.raises(ValueError, match=match):
+        fit(X_GOOD.astype(dtype), sample_weight=sample_weight)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,9 +115,10 @@ def get_backend(name: str | Backend | None = None, X: Any = None, **options: Any
     ----------
     name : {"auto", "numpy", "numba", "cupy"}, Backend instance or None
         ``None`` reads the ``FASTKM_BACKEND`` environment variable and falls
-        back to ``"auto"``. ``"auto"`` picks CuPy when ``X`` is a CuPy array,
-        else Numba when available, else NumPy. A ready-made backend instance
-        is returned as it is.
+        back to ``"auto"``. ``"auto"`` picks CuPy when ``X`` is a CuPy array
+        (or, with a warning, the CPU when the CuPy backend cannot run), else
+        Numba when available, else NumPy. A ready-made backend instance is
+        returned as it is.
     X : array, optional
         The data, consulted by ``"auto"``.
     **options
@@ -172,7 +174,15 @@ def _check_name(name: str, *, allow_auto: bool, source: str = "the backend argum
 
 def _auto_choice(X: Any) -> str:
     if is_cupy_array(X):
-        return "cupy"
+        status = backend_status("cupy")
+        if status.available:
+            return "cupy"
+        warnings.warn(
+            f"X is a CuPy array but the cupy backend is unavailable ({status.detail}); "
+            "computing on the CPU instead (X is copied to the host)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     if backend_status("numba").available:
         return "numba"
     return "numpy"

@@ -3,10 +3,11 @@
 Every other backend is tested against this one, so it is written for clarity
 first. It walks ``X`` in blocks of rows so its working memory is
 ``O(chunk_rows * max(n_clusters, n_features))`` and never ``n_samples x
-n_clusters``. Inside a block everything is float64: distances come from the
-expansion ``|x|^2 - 2 x.c + |c|^2`` (one GEMM), and the distance of each point
-to the centroid it picked is then recomputed directly as ``|x - c|^2`` so that
-inertia carries no cancellation error.
+n_clusters``. Inside a block everything is float64, and centred on the mean of
+the centroids (so data far from the origin loses no precision): distances come
+from the expansion ``|x|^2 - 2 x.c + |c|^2`` (one GEMM), and the distance of
+each point to the centroid it picked is then recomputed directly as
+``|x - c|^2`` so that inertia carries no cancellation error.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ class NumpyBackend:
 
     # -- the primitives -------------------------------------------------------
     def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        centroids64 = centroids.astype(np.float64, copy=False)
+        origin, centroids64 = _centred(centroids)
         labels = np.empty(X.shape[0], dtype=np.int32)
         sq_dist = np.empty(X.shape[0], dtype=np.float64)
-        for rows, block in self._blocks(X, len(centroids)):
+        for rows, block in self._blocks(X, len(centroids), origin):
             labels[rows], sq_dist[rows] = _nearest(block, centroids64)
         return labels, sq_dist
 
@@ -83,38 +84,45 @@ class NumpyBackend:
         self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray | None = None
     ) -> StepResult:
         n_clusters, n_features = centroids.shape
-        centroids64 = centroids.astype(np.float64, copy=False)
+        origin, centroids64 = _centred(centroids)
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
         sums = np.zeros((n_clusters, n_features), dtype=np.float64)
         counts = np.zeros(n_clusters, dtype=np.float64)
         inertia = 0.0
         n_changed = 0
-        for rows, block in self._blocks(X, n_clusters):
+        for rows, block in self._blocks(X, n_clusters, origin):
             weight = sample_weight[rows].astype(np.float64)
             block_labels, block_sq_dist = _nearest(block, centroids64)
             n_changed += int(np.count_nonzero(labels[rows] != block_labels))
             labels[rows] = block_labels
-            np.add.at(sums, block_labels, block * weight[:, None])
+            np.add.at(sums, block_labels, X[rows] * weight[:, None])  # the data as given, not centred
             counts += np.bincount(block_labels, weights=weight, minlength=n_clusters)
             inertia += float(block_sq_dist @ weight)
         return StepResult(labels, sums, counts, np.float64(inertia), np.int64(n_changed))
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        Y64 = Y.astype(np.float64, copy=False)
+        origin, Y64 = _centred(Y)
         out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
-        for rows, block in self._blocks(X, len(Y)):
+        for rows, block in self._blocks(X, len(Y), origin):
             out[rows] = _expanded_sq_distances(block, Y64)
         return out
 
     # -- helpers --------------------------------------------------------------
-    def _blocks(self, X: np.ndarray, n_clusters: int) -> Iterator[tuple[slice, np.ndarray]]:
-        """Yield ``(rows, X[rows] as float64)`` for consecutive row blocks."""
+    def _blocks(self, X: np.ndarray, n_clusters: int, origin: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield ``(rows, X[rows] - origin in float64)`` for consecutive row blocks."""
         n_samples, n_features = X.shape
         step = self.chunk_rows or max(64, _BLOCK_BYTES // (8 * max(n_clusters, n_features, 1)))
         for start in range(0, n_samples, step):
             rows = slice(start, min(start + step, n_samples))
-            yield rows, X[rows].astype(np.float64)
+            yield rows, X[rows].astype(np.float64) - origin
+
+
+def _centred(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The centroids' mean (the origin the blocks are moved to) and the centroids moved there, float64."""
+    centroids64 = centroids.astype(np.float64)
+    origin = centroids64.mean(axis=0)
+    return origin, centroids64 - origin
 
 
 def _expanded_sq_distances(block: np.ndarray, centroids: np.ndarray) -> np.ndarray:

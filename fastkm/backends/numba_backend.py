@@ -1,0 +1,365 @@
+"""The Numba backend: one fused, parallel pass over X per Lloyd iteration.
+
+Each thread owns a contiguous range of rows, walks it in blocks, and for every
+row finds the nearest centroid, writes the label in place and adds the row to
+the thread's private float64 sums, counts and inertia; the partials are
+reduced once at the end. No ``n_samples x n_clusters`` matrix is ever made:
+the only distance storage is one ``block_rows x n_clusters`` scratch block
+per thread, which stays in cache.
+
+Two ways to fill a block of distances, chosen by ``n_features * n_clusters``:
+
+* **direct** (small ``d*K``): ``sum_j (x_j - c_kj)^2`` with the centroids
+  stored transposed, so the loop over K is contiguous and vectorises;
+* **gemm** (large ``d*K``): ``|c|^2 - 2 x.c`` with ``x.c`` from one BLAS GEMM
+  per block (single-threaded inside each of our threads, so BLAS and Numba
+  never oversubscribe the cores), argmin'ed while the block is hot.
+
+In both, the distance of a row to the centroid it picked is then recomputed
+directly as ``|x - c|^2`` (float64 accumulation), so inertia carries no
+cancellation error. The minimum over a row of distances is found with a
+vectorised two-pass argmin (minimum, then first index holding it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numba.extending import intrinsic
+
+from .base import StepResult
+
+__all__ = ["NumbaBackend", "describe", "unavailable_reason", "warmup"]
+
+logger = logging.getLogger("fastkm")
+
+#: Above this ``n_features * n_clusters`` the GEMM strategy is used (measured:
+#: see benchmarks/results/ and CONTRIBUTING.md; below it the direct loop wins).
+GEMM_THRESHOLD = int(os.environ.get("FASTKM_NUMBA_GEMM_THRESHOLD", "256"))
+
+#: Bytes of one thread's distance block (``block_rows * n_clusters`` entries).
+_BLOCK_BYTES = 4 * 2**20
+
+
+def unavailable_reason() -> str | None:
+    """Besides Numba (imported above): SciPy's BLAS for large d*K, threadpoolctl to tame it."""
+    for module, why in (
+        ("scipy.linalg.cython_blas", "scipy is not installed (Numba's matrix products use its BLAS)"),
+        ("threadpoolctl", "threadpoolctl is not installed (it keeps BLAS from oversubscribing the cores)"),
+    ):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{why}: pip install {module.split('.')[0]}"
+    return None
+
+
+def describe() -> str:
+    """One line on what runs this backend."""
+    return (
+        f"Numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads, "
+        f"threading layer {numba.config.THREADING_LAYER}"
+    )
+
+
+# -- vectorisable building blocks ----------------------------------------------
+@intrinsic
+def _min_nnan(typingctx, a, b):
+    """``min(a, b)`` for non-NaN floats, with the flags that let LLVM vectorise a min reduction."""
+
+    def codegen(context, builder, signature, args):
+        x, y = args
+        less = builder.fcmp_ordered("<", x, y, flags=("nnan", "nsz"))
+        return builder.select(less, x, y, flags=("nnan", "nsz"))
+
+    return a(a, b), codegen
+
+
+@njit(inline="always")
+def _first_argmin(dist, n, best_value):
+    """Index of the first entry of ``dist[:n]`` equal to its minimum ``best_value`` (vectorises)."""
+    best = n
+    for k in range(n):
+        best = min(best, k if dist[k] == best_value else n)
+    return best if best < n else 0  # (n only for non-finite data, which validation rules out)
+
+
+@njit(inline="always")
+def _direct_row(X, i, centroids_t, dist):
+    """``dist[k] = |X[i] - c_k|^2`` for every k (the K loop innermost, contiguous); returns the minimum."""
+    n_clusters = centroids_t.shape[1]
+    for k in range(n_clusters):
+        dist[k] = 0.0
+    for j in range(X.shape[1]):
+        x = X[i, j]
+        for k in range(n_clusters):
+            diff = x - centroids_t[j, k]
+            dist[k] += diff * diff
+    best_value = dist[0]
+    for k in range(n_clusters):
+        best_value = _min_nnan(best_value, dist[k])
+    return best_value
+
+
+@njit(inline="always")
+def _gemm_row(products, centroids_sq):
+    """Turn ``x.c_k`` into ``|c_k|^2 - 2 x.c_k`` in place (``|x - c_k|^2`` less ``|x|^2``); returns the minimum."""
+    two = products.dtype.type(2)
+    best_value = centroids_sq[0] - two * products[0]
+    for k in range(products.shape[0]):
+        value = centroids_sq[k] - two * products[k]
+        products[k] = value
+        best_value = _min_nnan(best_value, value)
+    return best_value
+
+
+@njit(fastmath=True)
+def _exact_sq_dist(X, i, centroids, k):
+    """``|X[i] - centroids[k]|^2`` accumulated in float64 (reassociated, so it vectorises)."""
+    total = 0.0
+    for j in range(X.shape[1]):
+        diff = np.float64(X[i, j]) - np.float64(centroids[k, j])
+        total += diff * diff
+    return total
+
+
+# -- kernels ----------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def _assign_kernel(
+    X, centroids, origin, centroids_t, centroids_sq, weight, labels, sq_dist,
+    sums, counts, stats, block_rows, use_gemm, accumulate,
+):  # fmt: skip
+    """Assign every row; accumulate (``accumulate``) or write ``sq_dist`` (otherwise).
+
+    Part ``p`` of ``stats.shape[0]`` handles one contiguous range of rows and
+    writes its partial sums, counts and ``stats[p] = (inertia, n_changed)``.
+    For the GEMM strategy ``centroids_t`` and ``centroids_sq`` describe the
+    centroids moved to ``origin``; for the direct one they are not moved.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centroids.shape[0]
+    n_parts = stats.shape[0]
+    for part in prange(n_parts):
+        first = part * n_samples // n_parts
+        last = (part + 1) * n_samples // n_parts
+        block = np.empty((block_rows, n_clusters), dtype=X.dtype)
+        centred = np.empty((block_rows if use_gemm else 0, n_features), dtype=X.dtype)
+        local_sums = np.zeros((n_clusters if accumulate else 0, n_features), dtype=np.float64)
+        local_counts = np.zeros(n_clusters if accumulate else 0, dtype=np.float64)
+        inertia = 0.0
+        changed = 0
+        for start in range(first, last, block_rows):
+            stop = min(start + block_rows, last)
+            if use_gemm:
+                # Centre the rows on the centroids' mean first: the products of
+                # points far from the origin would otherwise drown the distances.
+                for r in range(stop - start):
+                    for j in range(n_features):
+                        centred[r, j] = X[start + r, j] - origin[j]
+                np.dot(centred[: stop - start], centroids_t, block[: stop - start])
+            for r in range(stop - start):
+                i = start + r
+                row = block[r]
+                if use_gemm:
+                    best_value = _gemm_row(row, centroids_sq)
+                else:
+                    best_value = _direct_row(X, i, centroids_t, row)
+                best = _first_argmin(row, n_clusters, best_value)
+                if labels[i] != best:
+                    changed += 1
+                    labels[i] = best
+                distance = _exact_sq_dist(X, i, centroids, best)
+                if accumulate:
+                    w = np.float64(weight[i])
+                    for j in range(n_features):
+                        local_sums[best, j] += w * X[i, j]
+                    local_counts[best] += w
+                    inertia += w * distance
+                else:
+                    sq_dist[i] = distance
+        if accumulate:
+            sums[part] = local_sums
+            counts[part] = local_counts
+        stats[part, 0] = inertia
+        stats[part, 1] = changed
+
+
+@njit(parallel=True, cache=True)
+def _pairwise_kernel(X, Y, out):
+    """``out[i, m] = |X[i] - Y[m]|^2`` in float64, rows in parallel."""
+    for i in prange(X.shape[0]):
+        for m in range(Y.shape[0]):
+            out[i, m] = _exact_sq_dist(X, i, Y, m)
+
+
+# -- the backend --------------------------------------------------------------------
+class NumbaBackend:
+    """Numba implementation of the backend contract (CPU, all cores).
+
+    Parameters
+    ----------
+    n_threads : int, optional
+        Threads to use; default: all Numba threads (``NUMBA_NUM_THREADS``,
+        which defaults to the number of cores).
+    strategy : {"auto", "direct", "gemm"}
+        How distances are computed; ``"auto"`` picks by ``n_features *
+        n_clusters`` against :data:`GEMM_THRESHOLD`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> backend = NumbaBackend()
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
+    >>> labels, sq_dist = backend.assign(X, np.array([[0.0, 0.5], [10.0, 10.0]]))
+    >>> labels.tolist(), sq_dist.tolist()
+    ([0, 0, 1], [0.25, 0.25, 0.0])
+    """
+
+    name = "numba"
+    xp = np
+
+    def __init__(self, n_threads: int | None = None, strategy: str = "auto"):
+        if n_threads is not None and (
+            isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1
+        ):
+            raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}")
+        if n_threads is not None and n_threads > numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(
+                f"n_threads={n_threads} exceeds the {numba.config.NUMBA_NUM_THREADS} threads Numba was started "
+                "with; set the NUMBA_NUM_THREADS environment variable before importing fastkm"
+            )
+        if strategy not in ("auto", "direct", "gemm"):
+            raise ValueError(f"strategy must be 'auto', 'direct' or 'gemm', got {strategy!r}")
+        self.n_threads = None if n_threads is None else int(n_threads)
+        self.strategy = strategy
+
+    def __repr__(self) -> str:
+        return f"NumbaBackend(n_threads={self.n_threads!r}, strategy={self.strategy!r})"
+
+    # -- array in / out -------------------------------------------------------
+    def asarray(self, array, dtype=None) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def to_numpy(self, array) -> np.ndarray:
+        return np.asarray(array)
+
+    # -- the primitives -------------------------------------------------------
+    def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        sq_dist = np.empty(X.shape[0], dtype=np.float64)
+        self._run(X, centroids, np.empty(0, dtype=X.dtype), labels, sq_dist, accumulate=False)
+        return labels, sq_dist
+
+    def assign_accumulate(
+        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray | None = None
+    ) -> StepResult:
+        if labels is None:
+            labels = np.full(X.shape[0], -1, dtype=np.int32)
+        sums, counts, stats = self._run(X, centroids, sample_weight, labels, np.empty(0), accumulate=True)
+        return StepResult(
+            labels,
+            sums.sum(axis=0),
+            counts.sum(axis=0),
+            np.float64(stats[:, 0].sum()),
+            np.int64(stats[:, 1].sum()),
+        )
+
+    def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
+        with self._threads():
+            _pairwise_kernel(X, np.ascontiguousarray(Y, dtype=X.dtype), out)
+        return out
+
+    # -- helpers ----------------------------------------------------------------
+    def uses_gemm(self, n_features: int, n_clusters: int) -> bool:
+        """Whether a problem of this shape takes the GEMM strategy."""
+        if self.strategy != "auto":
+            return self.strategy == "gemm"
+        return n_features * n_clusters > GEMM_THRESHOLD
+
+    def _run(self, X, centroids, weight, labels, sq_dist, *, accumulate):
+        n_samples, n_features = X.shape
+        n_clusters = centroids.shape[0]
+        centroids = np.ascontiguousarray(centroids, dtype=X.dtype)
+        use_gemm = self.uses_gemm(n_features, n_clusters)
+        origin = centroids.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        moved = centroids - origin if use_gemm else centroids
+        centroids_t = np.ascontiguousarray(moved.T)
+        centroids_sq = np.einsum("ij,ij->i", moved, moved)
+        block_rows = max(8, min(1024, _BLOCK_BYTES // (X.itemsize * n_clusters)))
+        with self._threads() as n_threads:
+            n_parts = max(1, min(n_threads, n_samples // 64))
+            shape = (n_parts, n_clusters) if accumulate else (n_parts, 0)
+            sums = np.zeros((*shape, n_features if accumulate else 0), dtype=np.float64)
+            counts = np.zeros(shape, dtype=np.float64)
+            stats = np.zeros((n_parts, 2), dtype=np.float64)
+            with _single_threaded_blas(use_gemm):
+                _assign_kernel(
+                    X, centroids, origin, centroids_t, centroids_sq, weight, labels, sq_dist,
+                    sums, counts, stats, block_rows, use_gemm, accumulate,
+                )  # fmt: skip
+        return sums, counts, stats
+
+    @contextmanager
+    def _threads(self):
+        previous = numba.get_num_threads()
+        if self.n_threads is not None:
+            numba.set_num_threads(self.n_threads)
+        try:
+            yield numba.get_num_threads()
+        finally:
+            numba.set_num_threads(previous)
+
+
+_blas_lock = threading.Lock()
+_blas_controller = None
+
+
+@contextmanager
+def _single_threaded_blas(active: bool):
+    """Limit BLAS to one thread while our threads each call it (no oversubscription)."""
+    if not active:
+        yield
+        return
+    global _blas_controller
+    if _blas_controller is None:
+        with _blas_lock:
+            if _blas_controller is None:
+                import scipy.linalg.cython_blas  # noqa: F401  (load Numba's BLAS before looking for it)
+                from threadpoolctl import ThreadpoolController
+
+                _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def warmup() -> float:
+    """Compile (or load from cache) every kernel for float32 and float64; return seconds taken.
+
+    Numba compiles on first use; call this once at start-up to move that cost
+    out of your first fit.
+
+    >>> warmup() >= 0
+    True
+    """
+    start = time.perf_counter()
+    for dtype in (np.float32, np.float64):
+        X = np.random.default_rng(0).standard_normal((256, 4)).astype(dtype)
+        for strategy in ("direct", "gemm"):
+            backend = NumbaBackend(strategy=strategy)
+            backend.assign_accumulate(X, X[:3], np.ones(256, dtype=dtype))
+            backend.assign(X, X[:3])
+        NumbaBackend().pairwise_sq_distances(X, X[:2])
+    elapsed = time.perf_counter() - start
+    logger.debug("numba kernels ready in %.2f s", elapsed)
+    return elapsed
+
+
+BACKEND = NumbaBackend
