@@ -1,4 +1,6 @@
-"""Benchmark data: the grid points every fastkm benchmark is named by.
+"""Benchmark harness: fastkm's backends against scikit-learn and FAISS, in one run.
+
+Every benchmark is named by the grid points of the design:
 
 | point | N         | d   | K    |
 |-------|-----------|-----|------|
@@ -7,8 +9,16 @@
 | C     | 500,000   | 64  | 256  |
 | D     | 100,000   | 256 | 1024 |
 
-The GPU grid is the same with N x 10. Per-iteration time means: fixed initial
-centroids, ``tol=0``, a fixed number of iterations, float32, after warm-up.
+(The GPU grid is the same with N x 10.) Per-iteration time means: fixed
+initial centroids, ``tol=0``, float32, after warm-up, and the fixed costs of
+a fit (validation, the final assignment) taken out by timing ``n`` and ``1``
+iterations and dividing the difference by ``n - 1``. Machines are noisy, so
+peers are measured in the same run and reported as ratios, next to the floor
+measured in that run too: ``max(2 N K d / GEMM rate, bytes of X / read rate)``.
+
+The harness is a library (``run_grid``, ``full_fit``, ``peak_rss``,
+``strategy_sweep``) so the ``fastkm bench`` command and the scripts in
+``benchmarks/`` share it; ``python -m fastkm.bench --help`` runs it directly.
 
 >>> GRID["B"]
 GridPoint(name='B', n_samples=1000000, n_features=16, n_clusters=64)
@@ -19,12 +29,35 @@ GridPoint(name='B', n_samples=1000000, n_features=16, n_clusters=64)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["GRID", "GridPoint", "grid_data"]
+__all__ = [
+    "GRID",
+    "GridPoint",
+    "cpu_model",
+    "full_fit",
+    "grid_data",
+    "machine_info",
+    "measure_floors",
+    "peak_rss",
+    "run_grid",
+    "strategy_sweep",
+]
+
+logger = logging.getLogger("fastkm")
 
 
 @dataclass(frozen=True)
@@ -45,17 +78,332 @@ GRID = {
     )
 }
 
+FASTKM_BACKENDS = ("numpy", "numba")
+PEERS = ("sklearn", "faiss")
+
 
 def grid_data(point: GridPoint, *, scale: float = 1.0, dtype: Any = np.float32, seed: int = 0):
     """Data and fixed initial centroids for a grid point, ``N`` scaled by ``scale``.
 
-    The data are Gaussian blobs around ``n_clusters`` random centres (so
-    Lloyd moves points between clusters, as it does on real data); the
-    initial centroids are the first ``n_clusters`` rows.
+    The data are Gaussian blobs around ``n_clusters`` random centres (so Lloyd
+    moves points between clusters, as on real data), made block by block in
+    ``dtype`` (no float64 copy of the whole set); the initial centroids are the
+    first ``n_clusters`` rows.
     """
     n_samples = max(point.n_clusters, int(round(point.n_samples * scale)))
     rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((point.n_clusters, point.n_features)).astype(dtype) * 4
-    X = centers[rng.integers(0, point.n_clusters, n_samples)]
-    X += rng.standard_normal(X.shape, dtype=np.float32).astype(dtype, copy=False)
+    centers = (rng.standard_normal((point.n_clusters, point.n_features)) * 4).astype(dtype)
+    X = np.empty((n_samples, point.n_features), dtype=dtype)
+    step = max(1, (1 << 22) // point.n_features)
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        X[start:stop] = centers[rng.integers(0, point.n_clusters, stop - start)]
+        X[start:stop] += rng.standard_normal((stop - start, point.n_features), dtype=np.float32)
     return X, X[: point.n_clusters].copy()
+
+
+# -- what the machine can do ------------------------------------------------------
+def measure_floors(repeats: int = 3) -> dict[str, float]:
+    """Measured SGEMM rate (GFLOP/s, 2048^3, all cores) and read bandwidth (GB/s, 256 MiB sum)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2048, 2048), dtype=np.float32)
+    b = rng.standard_normal((2048, 2048), dtype=np.float32)
+    a @ b
+    gemm = min(_timed(lambda: a @ b) for _ in range(repeats))
+    big = np.ones(64 * 2**20, dtype=np.float32)
+    big.sum()
+    read = min(_timed(big.sum) for _ in range(repeats))
+    return {"sgemm_gflops": 2 * 2048**3 / gemm / 1e9, "read_gbps": big.nbytes / read / 1e9}
+
+
+def floor_ms(point: GridPoint, floors: dict[str, float], n_samples: int | None = None) -> dict[str, float]:
+    """The floor of one float32 iteration at a grid point: GEMM time, read time, their max."""
+    n = n_samples or point.n_samples
+    gemm = 2 * n * point.n_clusters * point.n_features / (floors["sgemm_gflops"] * 1e9)
+    read = n * point.n_features * 4 / (floors["read_gbps"] * 1e9)
+    return {"gemm_ms": gemm * 1e3, "read_ms": read * 1e3, "floor_ms": max(gemm, read) * 1e3}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, threads and library versions, for the record."""
+    import numba
+
+    from . import __version__
+
+    info: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {"fastkm": __version__, "numpy": np.__version__, "numba": numba.__version__},
+    }
+    for module in ("sklearn", "faiss", "scipy", "threadpoolctl"):
+        try:
+            info["versions"][module] = __import__(module).__version__
+        except ImportError:
+            pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {key: lib.get(key) for key in ("internal_api", "version", "num_threads", "architecture")}
+            for lib in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    return info
+
+
+# -- per-iteration time ---------------------------------------------------------------
+def _timed(function: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def _fitter(name: str, X: np.ndarray, centroids: np.ndarray) -> Callable[[int], int]:
+    """``fit(n_iter) -> iterations made`` for one implementation, from fixed centroids, tol=0."""
+    n_clusters = len(centroids)
+    if name in FASTKM_BACKENDS:
+        from .backends import get_backend
+        from .lloyd import kmeans
+
+        backend = get_backend(name)
+
+        def fit(n_iter: int) -> int:
+            return kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=n_iter, backend=backend).n_iter
+
+        return fit
+    if name == "sklearn":
+        from sklearn.cluster import KMeans
+
+        def fit(n_iter: int) -> int:
+            model = KMeans(n_clusters, init=centroids, n_init=1, max_iter=n_iter, tol=0.0, algorithm="lloyd")
+            return model.fit(X).n_iter_
+
+        return fit
+    if name == "faiss":
+        import faiss
+
+        def fit(n_iter: int) -> int:
+            # FAISS subsamples to 256 points per centroid unless told otherwise.
+            model = faiss.Kmeans(
+                X.shape[1], n_clusters, niter=n_iter, max_points_per_centroid=len(X), min_points_per_centroid=1
+            )
+            model.train(X, init_centroids=centroids)
+            return n_iter
+
+        return fit
+    raise ValueError(f"unknown implementation {name!r}; choose from {FASTKM_BACKENDS + PEERS}")
+
+
+def per_iteration_ms(name: str, X: np.ndarray, centroids: np.ndarray, *, iterations: int = 6, repeats: int = 3) -> dict:
+    """Per-iteration milliseconds of one implementation (fixed costs differenced away)."""
+    import warnings
+
+    fit = _fitter(name, X, centroids)
+    with warnings.catch_warnings():
+        # A few iterations from arbitrary centroids may leave clusters empty: fine here.
+        warnings.simplefilter("ignore")
+        return _per_iteration_ms(fit, iterations, repeats)
+
+
+def _per_iteration_ms(fit: Callable[[int], int], iterations: int, repeats: int) -> dict:
+    fit(2)  # warm-up: JIT compilation, module loading, page faults
+    best = float("inf")
+    made = iterations
+    for _ in range(repeats):
+        one = _timed(lambda: fit(1))
+        start = time.perf_counter()
+        made = fit(iterations)
+        many = time.perf_counter() - start
+        if made > 1:
+            best = min(best, (many - one) / (made - 1))
+    return {"ms": best * 1e3, "iterations": made}
+
+
+def run_grid(
+    points: list[str] | None = None,
+    implementations: list[str] | None = None,
+    *,
+    scale: float = 1.0,
+    iterations: int = 6,
+    repeats: int = 3,
+    floors: dict[str, float] | None = None,
+    echo: Callable[[str], Any] = print,
+) -> list[dict]:
+    """Per-iteration time of every implementation at every grid point, in one run, with ratios."""
+    floors = floors or measure_floors()
+    implementations = implementations or [*FASTKM_BACKENDS, *PEERS]
+    rows = []
+    echo(f"floors: SGEMM {floors['sgemm_gflops']:.0f} GFLOP/s, read {floors['read_gbps']:.1f} GB/s")
+    header = f"{'point':<6}{'impl':<10}{'ms/iter':>10}{'x floor':>9}{'x best peer':>12}"
+    echo(header)
+    for name in points or list(GRID):
+        point = GRID[name]
+        X, centroids = grid_data(point, scale=scale)
+        floor = floor_ms(point, floors, len(X))
+        timings = {}
+        for implementation in implementations:
+            try:
+                timings[implementation] = per_iteration_ms(
+                    implementation, X, centroids, iterations=iterations, repeats=repeats
+                )
+            except ImportError as exc:
+                echo(f"{name:<6}{implementation:<10}  skipped: {exc}")
+        peer_times = [timings[p]["ms"] for p in PEERS if p in timings]
+        best_peer = min(peer_times) if peer_times else float("nan")
+        echo(f"{name:<6}{'floor':<10}{floor['floor_ms']:>10.1f}   (GEMM {floor['gemm_ms']:.1f}, read {floor['read_ms']:.1f})")
+        for implementation, timing in timings.items():
+            ratio_floor = timing["ms"] / floor["floor_ms"]
+            ratio_peer = best_peer / timing["ms"]
+            echo(f"{name:<6}{implementation:<10}{timing['ms']:>10.1f}{ratio_floor:>9.2f}{ratio_peer:>12.2f}")
+            rows.append(
+                {
+                    "point": name, **asdict(point), "n_samples_run": len(X), "implementation": implementation,
+                    "ms_per_iteration": timing["ms"], "iterations": timing["iterations"],
+                    "floor": floor, "times_floor": ratio_floor, "speedup_vs_best_peer": ratio_peer,
+                }
+            )  # fmt: skip
+    return rows
+
+
+# -- whole default fits, memory, strategy threshold -----------------------------------------
+def full_fit(shapes: list[tuple[int, int, int]], *, seed: int = 0, echo: Callable[[str], Any] = print) -> list[dict]:
+    """Default fits (k-means++, tol=1e-4, max_iter=300) of fastkm and scikit-learn, same data."""
+    from sklearn.cluster import KMeans
+
+    from .lloyd import kmeans
+
+    rows = []
+    echo(f"{'N':>9}{'d':>5}{'K':>6}{'impl':>9}{'seconds':>10}{'n_iter':>8}{'inertia':>14}")
+    for n_samples, n_features, n_clusters in shapes:
+        point = GridPoint("fit", n_samples, n_features, n_clusters)
+        X, _ = grid_data(point, seed=seed)
+        kmeans(X[:5000], n_clusters, random_state=seed)  # JIT warm-up
+        results = {}
+        start = time.perf_counter()
+        ours = kmeans(X, n_clusters, random_state=seed)
+        results["fastkm"] = (time.perf_counter() - start, ours.n_iter, ours.inertia)
+        start = time.perf_counter()
+        theirs = KMeans(n_clusters, random_state=seed).fit(X)
+        results["sklearn"] = (time.perf_counter() - start, theirs.n_iter_, theirs.inertia_)
+        for implementation, (seconds, n_iter, inertia) in results.items():
+            echo(f"{n_samples:>9}{n_features:>5}{n_clusters:>6}{implementation:>9}{seconds:>10.2f}{n_iter:>8}{inertia:>14.6g}")
+        rows.append(
+            {
+                "n_samples": n_samples, "n_features": n_features, "n_clusters": n_clusters,
+                **{f"{impl}_{key}": value for impl, values in results.items()
+                   for key, value in zip(("seconds", "n_iter", "inertia"), values)},
+                "speedup": results["sklearn"][0] / results["fastkm"][0],
+            }
+        )  # fmt: skip
+        echo(f"  fastkm is {rows[-1]['speedup']:.1f}x faster than scikit-learn's default fit")
+    return rows
+
+
+_RSS_SCRIPT = """
+import resource, sys, numpy as np
+from fastkm.bench import GridPoint, grid_data
+from fastkm import kmeans
+n, d, k, backend = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+X, init = grid_data(GridPoint("rss", n, d, k))
+kmeans(X[:10000], k, init=init, max_iter=2, backend=backend)  # compile and load everything first
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kmeans(X, k, random_state=0, max_iter=20, backend=backend)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base, peak, X.nbytes)
+"""
+
+
+def peak_rss(n_samples: int = 10_000_000, n_features: int = 16, n_clusters: int = 64, backend: str = "numba") -> dict:
+    """Peak resident memory of a default fit (k-means++, 20 iterations), beyond data and code."""
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(n_samples), str(n_features), str(n_clusters), backend],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    base_kib, peak_kib, data_bytes = (int(value) for value in out)
+    return {
+        "n_samples": n_samples, "n_features": n_features, "n_clusters": n_clusters, "backend": backend,
+        "data_mib": data_bytes / 2**20, "rss_before_fit_mib": base_kib / 1024, "peak_rss_mib": peak_kib / 1024,
+        "fit_overhead_mib": (peak_kib - base_kib) / 1024,
+    }  # fmt: skip
+
+
+def strategy_sweep(n_samples: int = 200_000, echo: Callable[[str], Any] = print) -> list[dict]:
+    """Direct vs GEMM strategy of the Numba backend over d and K: where the threshold belongs."""
+    from .backends.numba_backend import NumbaBackend
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for n_features in (1, 2, 4, 8, 16, 32):
+        X = rng.standard_normal((n_samples, n_features), dtype=np.float32)
+        weight = np.ones(n_samples, dtype=np.float32)
+        for n_clusters in (2, 4, 8, 16, 32, 64, 128):
+            centroids = X[:n_clusters].copy()
+            labels = np.full(n_samples, -1, dtype=np.int32)
+            times = {}
+            for strategy in ("direct", "gemm"):
+                backend = NumbaBackend(strategy=strategy)
+                backend.assign_accumulate(X, centroids, weight, labels)
+                times[strategy] = min(
+                    _timed(lambda: backend.assign_accumulate(X, centroids, weight, labels)) for _ in range(3)
+                ) * 1e3  # fmt: skip
+            winner = min(times, key=times.get)
+            echo(f"d={n_features:3d} K={n_clusters:4d} dK={n_features * n_clusters:5d} "
+                 f"direct {times['direct']:7.2f} ms  gemm {times['gemm']:7.2f} ms  -> {winner}")  # fmt: skip
+            rows.append({"n_features": n_features, "n_clusters": n_clusters, **times, "winner": winner})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and write a JSON record (``python -m fastkm.bench``)."""
+    parser = argparse.ArgumentParser(prog="python -m fastkm.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", default="A,B,C,D", help="grid points, comma-separated")
+    parser.add_argument("--impl", default=",".join(FASTKM_BACKENDS + PEERS), help="implementations to time")
+    parser.add_argument("--scale", type=float, default=1.0, help="scale N by this factor")
+    parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--full-fit", action="store_true", help="also time default fits against scikit-learn")
+    parser.add_argument("--rss", action="store_true", help="also measure peak RSS at N=10M, d=16, K=64")
+    parser.add_argument("--sweep", action="store_true", help="also sweep the Numba strategy threshold")
+    parser.add_argument("--json", type=Path, help="write the record here")
+    args = parser.parse_args(argv)
+
+    record: dict[str, Any] = {"machine": machine_info()}
+    print(json.dumps(record["machine"], indent=1))
+    record["floors"] = measure_floors()
+    record["grid"] = run_grid(
+        args.grid.split(","), args.impl.split(","), scale=args.scale, iterations=args.iterations,
+        repeats=args.repeats, floors=record["floors"],
+    )  # fmt: skip
+    if args.full_fit:
+        record["full_fit"] = full_fit([(1_000_000, 16, 64), (1_000_000, 16, 256)])
+    if args.rss:
+        record["peak_rss"] = peak_rss()
+        print(json.dumps(record["peak_rss"]))
+    if args.sweep:
+        record["strategy_sweep"] = strategy_sweep()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

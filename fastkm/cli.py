@@ -18,6 +18,7 @@ import numpy as np
 
 from . import __version__
 from .backends import BACKEND_NAMES, available_backends
+from .bench import cpu_model
 from .datasets import gaussian_board
 from .exceptions import BackendUnavailableError
 from .lloyd import kmeans
@@ -92,7 +93,7 @@ def info() -> None:
     click.echo(f"python      {platform.python_version()} ({sys.executable})")
     click.echo(f"numpy       {np.__version__}")
     click.echo(f"platform    {platform.platform()}")
-    click.echo(f"cpu         {_cpu_model()} ({os.cpu_count()} logical cores)")
+    click.echo(f"cpu         {cpu_model()} ({os.cpu_count()} logical cores)")
     click.echo("backends:")
     for status in available_backends().values():
         click.echo(f"  {status.name:<6} {'yes' if status.available else 'no ':<4} {status.detail}")
@@ -101,17 +102,6 @@ def info() -> None:
 def _coords(vector: np.ndarray) -> str:
     shown = ", ".join(f"{value:+.3f}" for value in vector[:2])
     return f"({shown}{', ...' if len(vector) > 2 else ''})"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":  # pragma: no cover

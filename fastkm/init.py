@@ -128,22 +128,17 @@ def _kmeans_plusplus(
 
     indices = np.empty(n_clusters, dtype=np.intp)
     indices[0] = rng.choice(n_samples, p=probability)
-    closest_sq_dist = backend.pairwise_sq_distances(X, X[indices[0] : indices[0] + 1])[:, 0]
-    potential = float(closest_sq_dist @ weight)
+    closest_sq_dist = xp.full(n_samples, np.inf)
+    _, potential = backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight)
 
     for c in range(1, n_clusters):
-        # Draw candidates with probability proportional to weight * D(x)^2.
+        # Draw candidates with probability proportional to weight * D(x)^2 ...
         targets = rng.uniform(size=n_local_trials) * potential
         cumulative = xp.cumsum(weight * closest_sq_dist)
         candidates = backend.to_numpy(xp.searchsorted(cumulative, xp.asarray(targets)))
         candidates = np.minimum(candidates, n_samples - 1)
-        # Keep the candidate that leaves the lowest potential.
-        sq_dist = backend.pairwise_sq_distances(X, X[xp.asarray(candidates)])
-        xp.minimum(sq_dist, closest_sq_dist[:, None], out=sq_dist)
-        potentials = weight @ sq_dist
-        best = int(xp.argmin(potentials))
-        potential = float(potentials[best])
-        closest_sq_dist = sq_dist[:, best]
+        # ... and keep the one that leaves the lowest potential.
+        best, potential = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight)
         indices[c] = candidates[best]
 
     return X[xp.asarray(indices)].copy(), indices

@@ -46,8 +46,10 @@ __all__ = ["KMeansResult", "LloydIteration", "kmeans", "lloyd"]
 
 logger = logging.getLogger("fastkm")
 
-#: Rows per block when the driver itself reads X (the variance behind ``tol``).
+#: Rows per block when the driver itself reads X: the variance behind ``tol``
+#: (a cheap reduction), and distances for relocation (temporaries that should stay in cache).
 _VARIANCE_BLOCK_ROWS = 1 << 16
+_SMALL_BLOCK_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -342,16 +344,13 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
     weighted = weight > 0
     # Points are counted, not weights: float sums of weights cannot say "the last one".
     members = backend.to_numpy(xp.bincount(labels[weighted], minlength=n_clusters)).astype(np.int64)
-    _, sq_dist = backend.assign(X, centroids)
+    sq_dist = _sq_dist_to_own_centroid(X, centroids, labels, xp)
     eligible = weighted & (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
     score = xp.where(eligible, sq_dist, -1.0)
     n_eligible = int(eligible.sum())
-    order = xp.argsort(-score, kind="stable")[:n_eligible]
 
     filled = 0
-    batch = max(64, 4 * len(empty))
-    for start in range(0, n_eligible, batch):
-        candidates = order[start : start + batch]
+    for candidates in _farthest_first(score, n_eligible, 4 * len(empty) + 16, xp):
         for point, donor, point_weight in zip(
             backend.to_numpy(candidates).tolist(),
             backend.to_numpy(labels[candidates]).tolist(),
@@ -373,6 +372,35 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
             break
     logger.debug("relocated %d of %d empty clusters", filled, len(empty))
     return sums, xp.asarray(counts)
+
+
+def _sq_dist_to_own_centroid(X: Any, centroids: Any, labels: Any, xp: Any) -> Any:
+    """``|x_i - c_{labels_i}|^2`` in float64, in row blocks (no full-size temporary)."""
+    sq_dist = xp.empty(X.shape[0], dtype=np.float64)
+    centroids = centroids.astype(np.float64)
+    for start in range(0, X.shape[0], _SMALL_BLOCK_ROWS):
+        rows = slice(start, start + _SMALL_BLOCK_ROWS)
+        diff = X[rows].astype(np.float64) - centroids[labels[rows]]
+        sq_dist[rows] = (diff * diff).sum(axis=1)
+    return sq_dist
+
+
+def _farthest_first(score: Any, n_eligible: int, batch: int, xp: Any):
+    """Yield row indices by decreasing ``score`` (ties: lowest row first), a batch at a time.
+
+    Only the top of the order is ever sorted (a partition finds it), so a
+    relocation costs O(n_samples), not a full sort.
+    """
+    taken = 0
+    while taken < n_eligible:
+        wanted = min(n_eligible, max(batch, 2 * taken))
+        # the wanted-th largest score; every row above it, and the lowest rows that equal it
+        cutoff = xp.partition(score, score.shape[0] - wanted)[score.shape[0] - wanted]
+        above = xp.flatnonzero(score > cutoff)
+        top = xp.concatenate([above, xp.flatnonzero(score == cutoff)[: wanted - above.shape[0]]])
+        top = top[xp.lexsort(xp.stack([top, -score[top]]))]  # by score, then by row
+        yield top[taken:wanted]
+        taken = wanted
 
 
 def _mean_feature_variance(X: Any, xp: Any) -> float:

@@ -119,3 +119,23 @@ def test_labels_buffer_is_updated_in_place_and_changes_are_counted(candidate_bac
     stale[[5, 50, 500]] = (stale[[5, 50, 500]] + 1) % 7
     buffer = candidate_backend.asarray(stale)
     assert int(candidate_backend.assign_accumulate(xb, cb, wb, buffer).n_changed) == 3
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_seeding_step_agrees(candidate_backend, dtype):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3000, 6)).astype(dtype)
+    weight = rng.uniform(0.0, 2.0, 3000).astype(dtype)
+    candidates = X[[5, 500, 1500, 2999]]
+    start = rng.uniform(0.5, 20.0, 3000)
+    results = []
+    for backend in (REFERENCE, candidate_backend):
+        closest = backend.asarray(start.copy())
+        best, potential = backend.seeding_step(backend.asarray(X), backend.asarray(candidates), closest, backend.asarray(weight))
+        results.append((best, potential, to_numpy(closest)))
+    (ref_best, ref_potential, ref_closest), (best, potential, closest) = results
+    assert best == ref_best
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(potential, ref_potential, rtol=rtol)
+    np.testing.assert_allclose(closest, ref_closest, rtol=rtol)
+    assert np.all(closest <= start)  # only ever lowered

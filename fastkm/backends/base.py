@@ -97,11 +97,20 @@ class Backend(Protocol):
         same inputs.
         """
 
+    def seeding_step(self, X: Array, candidates: Array, closest_sq_dist: Array, sample_weight: Array) -> tuple[int, float]:
+        """One greedy k-means++ step: pick the candidate centre that leaves the lowest potential.
+
+        The potential of a candidate ``c`` is ``sum_i w_i min(closest_i, |x_i - c|^2)``.
+        Returns ``(index into candidates, its potential)`` (ties: the lowest
+        index) and lowers ``closest_sq_dist`` (float64, updated in place) to
+        include the chosen centre. Never builds an ``n_samples x n_candidates``
+        matrix in a fast backend.
+        """
+
     def pairwise_sq_distances(self, X: Array, Y: Array) -> Array:
         """``(len(X), len(Y))`` float64 matrix of squared Euclidean distances.
 
-        Used where the caller really wants every distance: ``KMeans.transform``
-        and scoring the few candidate centres of a k-means++ step.
+        Used where the caller really wants every distance: ``KMeans.transform``.
         """
 
 

@@ -15,9 +15,10 @@ Two ways to fill a block of distances, chosen by ``n_features * n_clusters``:
   per block (single-threaded inside each of our threads, so BLAS and Numba
   never oversubscribe the cores), argmin'ed while the block is hot.
 
-In both, the distance of a row to the centroid it picked is then recomputed
-directly as ``|x - c|^2`` (float64 accumulation), so inertia carries no
-cancellation error. The minimum over a row of distances is found with a
+In the GEMM strategy the distance of a row to the centroid it picked is then
+recomputed directly as ``|x - c|^2`` (float64 accumulation), so inertia
+carries no cancellation error; the direct strategy's distances are direct
+differences already. The minimum over a row of distances is found with a
 vectorised two-pass argmin (minimum, then first index holding it).
 """
 
@@ -92,20 +93,31 @@ def _first_argmin(dist, n, best_value):
 
 
 @njit(inline="always")
-def _direct_row(X, i, centroids_t, dist):
-    """``dist[k] = |X[i] - c_k|^2`` for every k (the K loop innermost, contiguous); returns the minimum."""
-    n_clusters = centroids_t.shape[1]
-    for k in range(n_clusters):
-        dist[k] = 0.0
-    for j in range(X.shape[1]):
-        x = X[i, j]
-        for k in range(n_clusters):
-            diff = x - centroids_t[j, k]
-            dist[k] += diff * diff
-    best_value = dist[0]
-    for k in range(n_clusters):
-        best_value = _min_nnan(best_value, dist[k])
-    return best_value
+def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, best):
+    """Nearest centroid of rows ``start:stop`` by direct differences, vectorised over the rows.
+
+    The block is transposed first (``rows_t[j, r]``), so for each centroid every
+    inner loop runs over contiguous rows: this keeps small ``d`` and ``K`` (where
+    a loop over either is too short to vectorise) at full SIMD width.
+    Ties go to the lowest centroid index (strict ``<``).
+    """
+    n_rows = stop - start
+    n_features = X.shape[1]
+    for r in range(n_rows):
+        for j in range(n_features):
+            rows_t[j, r] = X[start + r, j]
+    for k in range(centroids.shape[0]):
+        for r in range(n_rows):
+            distance[r] = 0.0
+        for j in range(n_features):
+            c = centroids[k, j]
+            for r in range(n_rows):
+                diff = rows_t[j, r] - c
+                distance[r] += diff * diff
+        for r in range(n_rows):
+            closer = distance[r] < best_value[r] or k == 0
+            best_value[r] = distance[r] if closer else best_value[r]
+            best[r] = k if closer else best[r]
 
 
 @njit(inline="always")
@@ -120,14 +132,20 @@ def _gemm_row(products, centroids_sq):
     return best_value
 
 
-@njit(fastmath=True)
-def _exact_sq_dist(X, i, centroids, k):
-    """``|X[i] - centroids[k]|^2`` accumulated in float64 (reassociated, so it vectorises)."""
+@njit(inline="always")
+def _sq_dist64(X, i, Y, k):
+    """``|X[i] - Y[k]|^2`` accumulated in float64 (vectorises inside a fastmath kernel)."""
     total = 0.0
     for j in range(X.shape[1]):
-        diff = np.float64(X[i, j]) - np.float64(centroids[k, j])
+        diff = np.float64(X[i, j]) - np.float64(Y[k, j])
         total += diff * diff
     return total
+
+
+@njit(fastmath=True)
+def _exact_sq_dist(X, i, centroids, k):
+    """:func:`_sq_dist64` with reassociation allowed, for kernels that are not fastmath themselves."""
+    return _sq_dist64(X, i, centroids, k)
 
 
 # -- kernels ----------------------------------------------------------------------
@@ -149,8 +167,18 @@ def _assign_kernel(
     for part in prange(n_parts):
         first = part * n_samples // n_parts
         last = (part + 1) * n_samples // n_parts
-        block = np.empty((block_rows, n_clusters), dtype=X.dtype)
-        centred = np.empty((block_rows if use_gemm else 0, n_features), dtype=X.dtype)
+        # scratch: the GEMM strategy needs a distance block and centred rows,
+        # the direct one transposed rows and per-row running minima
+        gemm_rows = block_rows if use_gemm else 0
+        direct_rows = 0 if use_gemm else block_rows
+        block = np.empty((gemm_rows, n_clusters), dtype=X.dtype)
+        centred = np.empty((gemm_rows, n_features), dtype=X.dtype)
+        # (+ 16: a power-of-two row stride would map every feature to the same cache sets)
+        rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=X.dtype)
+        row_distance = np.empty(direct_rows, dtype=X.dtype)
+        row_best = np.empty(direct_rows, dtype=X.dtype)
+        nearest = np.empty(block_rows, dtype=np.int64)
+        nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
         local_sums = np.zeros((n_clusters if accumulate else 0, n_features), dtype=np.float64)
         local_counts = np.zeros(n_clusters if accumulate else 0, dtype=np.float64)
         inertia = 0.0
@@ -164,18 +192,23 @@ def _assign_kernel(
                     for j in range(n_features):
                         centred[r, j] = X[start + r, j] - origin[j]
                 np.dot(centred[: stop - start], centroids_t, block[: stop - start])
+                for r in range(stop - start):
+                    row = block[r]
+                    best = _first_argmin(row, n_clusters, _gemm_row(row, centroids_sq))
+                    nearest[r] = best
+                    # the expansion is only good for comparing: measure the winner directly
+                    nearest_sq_dist[r] = _exact_sq_dist(X, start + r, centroids, best)
+            else:
+                _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, nearest)
+                for r in range(stop - start):
+                    nearest_sq_dist[r] = row_best[r]  # already a direct difference
             for r in range(stop - start):
                 i = start + r
-                row = block[r]
-                if use_gemm:
-                    best_value = _gemm_row(row, centroids_sq)
-                else:
-                    best_value = _direct_row(X, i, centroids_t, row)
-                best = _first_argmin(row, n_clusters, best_value)
+                best = nearest[r]
                 if labels[i] != best:
                     changed += 1
                     labels[i] = best
-                distance = _exact_sq_dist(X, i, centroids, best)
+                distance = nearest_sq_dist[r]
                 if accumulate:
                     w = np.float64(weight[i])
                     for j in range(n_features):
@@ -191,12 +224,52 @@ def _assign_kernel(
         stats[part, 1] = changed
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, fastmath=True, cache=True)
 def _pairwise_kernel(X, Y, out):
     """``out[i, m] = |X[i] - Y[m]|^2`` in float64, rows in parallel."""
     for i in prange(X.shape[0]):
         for m in range(Y.shape[0]):
-            out[i, m] = _exact_sq_dist(X, i, Y, m)
+            out[i, m] = _sq_dist64(X, i, Y, m)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
+    """``partial[p, t]``: part p's sum of ``w * min(closest, |x - candidate_t|^2)`` (float64).
+
+    Rows go in transposed blocks so every inner loop runs over contiguous rows.
+    """
+    n_samples, n_features = X.shape
+    n_parts, n_candidates = partial.shape
+    block_rows = 512
+    for part in prange(n_parts):
+        rows_t = np.empty((n_features, block_rows + 16))
+        distance = np.empty(block_rows)
+        potentials = np.zeros(n_candidates)
+        last = (part + 1) * n_samples // n_parts
+        for start in range(part * n_samples // n_parts, last, block_rows):
+            n_rows = min(block_rows, last - start)
+            for r in range(n_rows):
+                for j in range(n_features):
+                    rows_t[j, r] = X[start + r, j]
+            for t in range(n_candidates):
+                distance[:n_rows] = 0.0
+                for j in range(n_features):
+                    c = np.float64(candidates[t, j])
+                    for r in range(n_rows):
+                        diff = rows_t[j, r] - c
+                        distance[r] += diff * diff
+                total = 0.0
+                for r in range(n_rows):
+                    total += np.float64(weight[start + r]) * min(closest_sq_dist[start + r], distance[r])
+                potentials[t] += total
+        partial[part] = potentials
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _seeding_update(X, centre, closest_sq_dist):
+    """``closest = min(closest, |x - centre|^2)`` in place (``centre`` is a 1-row 2-D array)."""
+    for i in prange(X.shape[0]):
+        closest_sq_dist[i] = min(closest_sq_dist[i], _sq_dist64(X, i, centre, 0))
 
 
 # -- the backend --------------------------------------------------------------------
@@ -276,6 +349,18 @@ class NumbaBackend:
         with self._threads():
             _pairwise_kernel(X, np.ascontiguousarray(Y, dtype=X.dtype), out)
         return out
+
+    def seeding_step(
+        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray
+    ) -> tuple[int, float]:
+        candidates = np.ascontiguousarray(candidates, dtype=X.dtype)
+        with self._threads() as n_threads:
+            partial = np.zeros((max(1, min(n_threads, X.shape[0] // 1024)), len(candidates)))
+            _seeding_potentials(X, candidates, closest_sq_dist, sample_weight, partial)
+            potentials = partial.sum(axis=0)
+            best = int(np.argmin(potentials))
+            _seeding_update(X, candidates[best : best + 1], closest_sq_dist)
+        return best, float(potentials[best])
 
     # -- helpers ----------------------------------------------------------------
     def uses_gemm(self, n_features: int, n_clusters: int) -> bool:
@@ -357,6 +442,7 @@ def warmup() -> float:
             backend.assign_accumulate(X, X[:3], np.ones(256, dtype=dtype))
             backend.assign(X, X[:3])
         NumbaBackend().pairwise_sq_distances(X, X[:2])
+        NumbaBackend().seeding_step(X, X[:2], np.full(256, np.inf), np.ones(256, dtype=dtype))
     elapsed = time.perf_counter() - start
     logger.debug("numba kernels ready in %.2f s", elapsed)
     return elapsed

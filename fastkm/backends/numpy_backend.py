@@ -108,6 +108,16 @@ class NumpyBackend:
             out[rows] = _expanded_sq_distances(block, Y64)
         return out
 
+    def seeding_step(
+        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray
+    ) -> tuple[int, float]:
+        sq_dist = self.pairwise_sq_distances(X, candidates)
+        np.minimum(sq_dist, closest_sq_dist[:, None], out=sq_dist)
+        potentials = sample_weight.astype(np.float64) @ sq_dist
+        best = int(np.argmin(potentials))
+        closest_sq_dist[:] = sq_dist[:, best]
+        return best, float(potentials[best])
+
     # -- helpers --------------------------------------------------------------
     def _blocks(self, X: np.ndarray, n_clusters: int, origin: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(rows, X[rows] - origin in float64)`` for consecutive row blocks."""
