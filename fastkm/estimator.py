@@ -152,7 +152,7 @@ class KMeans:
         backend, X_backend, centroids, _ = self._prepare(X)
         weight = check_sample_weight(sample_weight, X_backend.shape[0], np.float64, backend.xp)
         _, sq_dist = backend.assign(X_backend, centroids)
-        return -float(sq_dist @ weight)
+        return -float(sq_dist.sum() if weight is None else sq_dist @ weight)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output names of :meth:`transform`: ``kmeans0, kmeans1, ...``."""

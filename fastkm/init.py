@@ -123,29 +123,63 @@ def _kmeans_plusplus(
     n_samples = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
-    weight = sample_weight.astype(np.float64)
-    probability = backend.to_numpy(weight / weight.sum())
-
     indices = np.empty(n_clusters, dtype=np.intp)
-    indices[0] = rng.choice(n_samples, p=probability)
-    closest_sq_dist = xp.full(n_samples, np.inf)
-    _, potential = backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight)
+    # D(x)^2 to the nearest centre so far, in X's dtype (N values: the seeding's only big array)
+    closest_sq_dist = xp.full(n_samples, np.inf, dtype=X.dtype)
 
+    # The first centre: drawn with probability proportional to the weight ...
+    indices[0] = _weighted_draw(n_samples, sample_weight, None, rng.uniform(size=1), xp)[0]
+    backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight)
     for c in range(1, n_clusters):
-        # Draw candidates with probability proportional to weight * D(x)^2 ...
-        targets = rng.uniform(size=n_local_trials) * potential
-        cumulative = xp.cumsum(weight * closest_sq_dist)
-        candidates = backend.to_numpy(xp.searchsorted(cumulative, xp.asarray(targets)))
-        candidates = np.minimum(candidates, n_samples - 1)
-        # ... and keep the one that leaves the lowest potential.
-        best, potential = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight)
+        # ... each next one: candidates drawn with probability proportional to
+        # weight * D(x)^2, and the one that leaves the lowest potential wins.
+        candidates = _weighted_draw(n_samples, sample_weight, closest_sq_dist, rng.uniform(size=n_local_trials), xp)
+        best, _ = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight)
         indices[c] = candidates[best]
 
     return X[xp.asarray(indices)].copy(), indices
 
 
+#: Rows per block when drawing from a weighted distribution (bounds the temporaries).
+_DRAW_BLOCK_ROWS = 1 << 16
+
+
+def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarray, xp: Any) -> np.ndarray:
+    """Rows drawn with probability proportional to ``weight * factor`` (either may be None: ones).
+
+    Inverse-CDF sampling: row ``i`` is drawn when ``u * total`` falls in
+    ``[cum_{i-1}, cum_i)``, so a row of probability 0 is never drawn. The
+    cumulative sums are formed one block at a time: memory stays O(block),
+    not O(n_samples), however large X is.
+    """
+    blocks = [
+        slice(start, min(start + _DRAW_BLOCK_ROWS, n_samples)) for start in range(0, n_samples, _DRAW_BLOCK_ROWS)
+    ]
+
+    def mass(rows: slice) -> Any:
+        parts = [array[rows].astype(np.float64) for array in (weight, factor) if array is not None]
+        if not parts:
+            return xp.ones(rows.stop - rows.start)
+        return parts[0] if len(parts) == 1 else parts[0] * parts[1]
+
+    block_totals = np.array([float(mass(rows).sum()) for rows in blocks])
+    block_ends = np.cumsum(block_totals)
+    targets = np.asarray(uniforms) * block_ends[-1]
+    drawn = np.empty(len(targets), dtype=np.intp)
+    for t, target in enumerate(targets):
+        b = min(int(np.searchsorted(block_ends, target, side="right")), len(blocks) - 1)
+        local = target - (block_ends[b - 1] if b else 0.0)
+        cumulative = xp.cumsum(mass(blocks[b]))
+        offset = int(xp.searchsorted(cumulative, xp.asarray(local), side="right"))
+        drawn[t] = min(blocks[b].start + offset, n_samples - 1)
+    return drawn
+
+
 def _forgy(X: Any, n_clusters: int, sample_weight: Any, rng: np.random.Generator, backend: Backend) -> Any:
     """``n_clusters`` distinct rows drawn with probability proportional to the weight."""
-    weight = backend.to_numpy(sample_weight).astype(np.float64)
-    indices = rng.choice(X.shape[0], size=n_clusters, replace=False, p=weight / weight.sum())
+    if sample_weight is None:
+        indices = rng.choice(X.shape[0], size=n_clusters, replace=False)
+    else:
+        weight = backend.to_numpy(sample_weight).astype(np.float64)
+        indices = rng.choice(X.shape[0], size=n_clusters, replace=False, p=weight / weight.sum())
     return X[backend.xp.asarray(indices)].copy()

@@ -168,8 +168,8 @@ def kmeans(
     n_clusters = check_n_clusters(n_clusters, n_samples)
     max_iter = check_max_iter(max_iter)
     tol = check_tol(tol)
-    weight = check_sample_weight(sample_weight, n_samples, X_backend.dtype, xp)
-    n_weighted = int((weight > 0).sum())
+    weight = check_sample_weight(sample_weight, n_samples, X_backend.dtype, xp)  # None: unit weights
+    n_weighted = n_samples if weight is None else int((weight > 0).sum())
     if n_weighted < n_clusters:
         raise ValueError(
             f"only {n_weighted} samples have a positive sample_weight, fewer than n_clusters={n_clusters}; "
@@ -340,7 +340,7 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
     sums = step.sums.copy()
     counts = backend.to_numpy(step.counts).copy()
     empty = np.flatnonzero(counts == 0)
-    weight = sample_weight.astype(np.float64)
+    weight = xp.ones(X.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
     weighted = weight > 0
     # Points are counted, not weights: float sums of weights cannot say "the last one".
     members = backend.to_numpy(xp.bincount(labels[weighted], minlength=n_clusters)).astype(np.int64)

@@ -103,17 +103,20 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None) -> Any
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any = np) -> Any:
     """Validate ``sample_weight``; return a fresh array of ``dtype`` (never the caller's).
 
-    ``None`` means every point weighs 1.
+    ``None`` stays ``None``: every point weighs 1, and no array of ones is
+    made (the backends treat ``None`` as unit weights).
 
-    >>> check_sample_weight(None, 3, np.float32)
-    array([1., 1., 1.], dtype=float32)
+    >>> check_sample_weight(None, 3, np.float32) is None
+    True
+    >>> check_sample_weight([1, 2, 3], 3, np.float32)
+    array([1., 2., 3.], dtype=float32)
     >>> check_sample_weight([1, -1, 2], 3, np.float64)
     Traceback (most recent call last):
     ...
     ValueError: sample_weight must be non-negative; entry 1 is -1.0
     """
     if sample_weight is None:
-        return xp.ones(n_samples, dtype=dtype)
+        return None
     if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
         weight = float(sample_weight)
         if not np.isfinite(weight) or weight <= 0:

@@ -11,7 +11,8 @@ Conventions shared by every primitive:
 * ``X`` is a C-contiguous ``(n_samples, n_features)`` float32 or float64 array
   of the backend's type (``backend.asarray`` makes it so);
 * ``centroids`` is ``(n_clusters, n_features)`` of the same dtype as ``X``;
-* ``sample_weight`` is ``(n_samples,)`` of the same dtype as ``X``;
+* ``sample_weight`` is ``(n_samples,)`` of the same dtype as ``X``, or
+  ``None`` for unit weights (so the common case reads and stores no weights);
 * labels are ``int32``; squared distances, sums, counts and inertia are
   float64, so results do not drift with the data's precision.
 
@@ -83,7 +84,7 @@ class Backend(Protocol):
         """
 
     def assign_accumulate(
-        self, X: Array, centroids: Array, sample_weight: Array, labels: Array | None = None
+        self, X: Array, centroids: Array, sample_weight: Array | None, labels: Array | None = None
     ) -> StepResult:
         """The hot step: assign every point and accumulate the cluster sums.
 
@@ -97,7 +98,9 @@ class Backend(Protocol):
         same inputs.
         """
 
-    def seeding_step(self, X: Array, candidates: Array, closest_sq_dist: Array, sample_weight: Array) -> tuple[int, float]:
+    def seeding_step(
+        self, X: Array, candidates: Array, closest_sq_dist: Array, sample_weight: Array | None
+    ) -> tuple[int, float]:
         """One greedy k-means++ step: pick the candidate centre that leaves the lowest potential.
 
         The potential of a candidate ``c`` is ``sum_i w_i min(closest_i, |x_i - c|^2)``.

@@ -164,6 +164,7 @@ def _assign_kernel(
     n_samples, n_features = X.shape
     n_clusters = centroids.shape[0]
     n_parts = stats.shape[0]
+    unit_weight = weight.shape[0] == 0  # no weights given: every point weighs 1
     for part in prange(n_parts):
         first = part * n_samples // n_parts
         last = (part + 1) * n_samples // n_parts
@@ -210,7 +211,7 @@ def _assign_kernel(
                     labels[i] = best
                 distance = nearest_sq_dist[r]
                 if accumulate:
-                    w = np.float64(weight[i])
+                    w = 1.0 if unit_weight else np.float64(weight[i])
                     for j in range(n_features):
                         local_sums[best, j] += w * X[i, j]
                     local_counts[best] += w
@@ -240,6 +241,7 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
     """
     n_samples, n_features = X.shape
     n_parts, n_candidates = partial.shape
+    unit_weight = weight.shape[0] == 0
     block_rows = 512
     for part in prange(n_parts):
         rows_t = np.empty((n_features, block_rows + 16))
@@ -260,7 +262,8 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
                         distance[r] += diff * diff
                 total = 0.0
                 for r in range(n_rows):
-                    total += np.float64(weight[start + r]) * min(closest_sq_dist[start + r], distance[r])
+                    w = 1.0 if unit_weight else np.float64(weight[start + r])
+                    total += w * min(closest_sq_dist[start + r], distance[r])
                 potentials[t] += total
         partial[part] = potentials
 
@@ -331,11 +334,12 @@ class NumbaBackend:
         return labels, sq_dist
 
     def assign_accumulate(
-        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray | None = None
+        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray | None, labels: np.ndarray | None = None
     ) -> StepResult:
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
-        sums, counts, stats = self._run(X, centroids, sample_weight, labels, np.empty(0), accumulate=True)
+        weight = _weights_or_empty(sample_weight, X.dtype)
+        sums, counts, stats = self._run(X, centroids, weight, labels, np.empty(0), accumulate=True)
         return StepResult(
             labels,
             sums.sum(axis=0),
@@ -351,12 +355,12 @@ class NumbaBackend:
         return out
 
     def seeding_step(
-        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray
+        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray | None
     ) -> tuple[int, float]:
         candidates = np.ascontiguousarray(candidates, dtype=X.dtype)
         with self._threads() as n_threads:
             partial = np.zeros((max(1, min(n_threads, X.shape[0] // 1024)), len(candidates)))
-            _seeding_potentials(X, candidates, closest_sq_dist, sample_weight, partial)
+            _seeding_potentials(X, candidates, closest_sq_dist, _weights_or_empty(sample_weight, X.dtype), partial)
             potentials = partial.sum(axis=0)
             best = int(np.argmin(potentials))
             _seeding_update(X, candidates[best : best + 1], closest_sq_dist)
@@ -403,6 +407,11 @@ class NumbaBackend:
             numba.set_num_threads(previous)
 
 
+def _weights_or_empty(sample_weight, dtype):
+    """The kernels take an empty weight array to mean "every point weighs 1"."""
+    return np.empty(0, dtype=dtype) if sample_weight is None else sample_weight
+
+
 _blas_lock = threading.Lock()
 _blas_controller = None
 
@@ -440,9 +449,11 @@ def warmup() -> float:
         for strategy in ("direct", "gemm"):
             backend = NumbaBackend(strategy=strategy)
             backend.assign_accumulate(X, X[:3], np.ones(256, dtype=dtype))
+            backend.assign_accumulate(X, X[:3], None)
             backend.assign(X, X[:3])
         NumbaBackend().pairwise_sq_distances(X, X[:2])
-        NumbaBackend().seeding_step(X, X[:2], np.full(256, np.inf), np.ones(256, dtype=dtype))
+        for weight in (None, np.ones(256, dtype=dtype)):
+            NumbaBackend().seeding_step(X, X[:2], np.full(256, np.inf, dtype=dtype), weight)
     elapsed = time.perf_counter() - start
     logger.debug("numba kernels ready in %.2f s", elapsed)
     return elapsed

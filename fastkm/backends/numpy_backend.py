@@ -81,7 +81,7 @@ class NumpyBackend:
         return labels, sq_dist
 
     def assign_accumulate(
-        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray, labels: np.ndarray | None = None
+        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray | None, labels: np.ndarray | None = None
     ) -> StepResult:
         n_clusters, n_features = centroids.shape
         origin, centroids64 = _centred(centroids)
@@ -92,7 +92,7 @@ class NumpyBackend:
         inertia = 0.0
         n_changed = 0
         for rows, block in self._blocks(X, n_clusters, origin):
-            weight = sample_weight[rows].astype(np.float64)
+            weight = np.ones(block.shape[0]) if sample_weight is None else sample_weight[rows].astype(np.float64)
             block_labels, block_sq_dist = _nearest(block, centroids64)
             n_changed += int(np.count_nonzero(labels[rows] != block_labels))
             labels[rows] = block_labels
@@ -109,11 +109,11 @@ class NumpyBackend:
         return out
 
     def seeding_step(
-        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray
+        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray | None
     ) -> tuple[int, float]:
         sq_dist = self.pairwise_sq_distances(X, candidates)
         np.minimum(sq_dist, closest_sq_dist[:, None], out=sq_dist)
-        potentials = sample_weight.astype(np.float64) @ sq_dist
+        potentials = sq_dist.sum(axis=0) if sample_weight is None else sample_weight.astype(np.float64) @ sq_dist
         best = int(np.argmin(potentials))
         closest_sq_dist[:] = sq_dist[:, best]
         return best, float(potentials[best])
