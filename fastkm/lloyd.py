@@ -48,7 +48,7 @@ logger = logging.getLogger("fastkm")
 
 #: Rows per block when the driver itself reads X: the variance behind ``tol``
 #: (a cheap reduction), and distances for relocation (temporaries that should stay in cache).
-_VARIANCE_BLOCK_ROWS = 1 << 16
+_VARIANCE_BLOCK_ROWS = 1 << 13
 _SMALL_BLOCK_ROWS = 2048
 
 
@@ -203,7 +203,7 @@ def kmeans(
             best = result
     assert best is not None
 
-    n_distinct = int((xp.bincount(best.labels, minlength=n_clusters) > 0).sum())
+    n_distinct = int((_cluster_sizes(best.labels, n_clusters, xp) > 0).sum())
     if n_distinct < n_clusters:
         warnings.warn(
             f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
@@ -298,6 +298,14 @@ def lloyd(
         inertia_history=tuple(float(value) for value in history),
         backend=backend.name,
     )
+
+
+def _cluster_sizes(labels: Any, n_clusters: int, xp: Any) -> Any:
+    """Points per cluster, counted a block at a time (``bincount`` copies labels to int64)."""
+    sizes = xp.zeros(n_clusters, dtype=np.int64)
+    for start in range(0, labels.shape[0], _VARIANCE_BLOCK_ROWS):
+        sizes += xp.bincount(labels[start : start + _VARIANCE_BLOCK_ROWS], minlength=n_clusters)
+    return sizes
 
 
 def _same_partition(labels: Any, other: Any, n_clusters: int, xp: Any) -> bool:
