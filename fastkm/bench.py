@@ -211,7 +211,7 @@ def _fitter(name: str, X: np.ndarray, centroids: np.ndarray) -> Callable[[int], 
     raise ValueError(f"unknown implementation {name!r}; choose from {FASTKM_BACKENDS + PEERS}")
 
 
-def per_iteration_ms(name: str, X: np.ndarray, centroids: np.ndarray, *, iterations: int = 6, repeats: int = 3) -> dict:
+def per_iteration_ms(name: str, X: np.ndarray, centroids: np.ndarray, *, iterations: int = 11, repeats: int = 3) -> dict:
     """Per-iteration milliseconds of one implementation (fixed costs differenced away)."""
     import warnings
 
@@ -241,7 +241,7 @@ def run_grid(
     implementations: list[str] | None = None,
     *,
     scale: float = 1.0,
-    iterations: int = 6,
+    iterations: int = 11,
     repeats: int = 3,
     floors: dict[str, float] | None = None,
     echo: Callable[[str], Any] = print,
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", default="A,B,C,D", help="grid points, comma-separated")
     parser.add_argument("--impl", default=",".join(FASTKM_BACKENDS + PEERS), help="implementations to time")
     parser.add_argument("--scale", type=float, default=1.0, help="scale N by this factor")
-    parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--iterations", type=int, default=11)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full-fit", action="store_true", help="also time default fits against scikit-learn")
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS at N=10M, d=16, K=64")

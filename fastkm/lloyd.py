@@ -46,10 +46,8 @@ __all__ = ["KMeansResult", "LloydIteration", "kmeans", "lloyd"]
 
 logger = logging.getLogger("fastkm")
 
-#: Rows per block when the driver itself reads X: the variance behind ``tol``
-#: (a cheap reduction), and distances for relocation (temporaries that should stay in cache).
+#: Rows per block when the driver itself reads X or the labels (bounds the temporaries).
 _VARIANCE_BLOCK_ROWS = 1 << 13
-_SMALL_BLOCK_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -348,22 +346,24 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
     sums = step.sums.copy()
     counts = backend.to_numpy(step.counts).copy()
     empty = np.flatnonzero(counts == 0)
-    weight = xp.ones(X.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
-    weighted = weight > 0
     # Points are counted, not weights: float sums of weights cannot say "the last one".
-    members = backend.to_numpy(xp.bincount(labels[weighted], minlength=n_clusters)).astype(np.int64)
-    sq_dist = _sq_dist_to_own_centroid(X, centroids, labels, xp)
-    eligible = weighted & (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
+    if sample_weight is None:
+        members = backend.to_numpy(_cluster_sizes(labels, n_clusters, xp))
+    else:
+        members = backend.to_numpy(xp.bincount(labels[sample_weight > 0], minlength=n_clusters)).astype(np.int64)
+    # The step's labels are these centroids' nearest, so assign() measures each point to its own.
+    _, sq_dist = backend.assign(X, centroids)
+    eligible = (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
+    if sample_weight is not None:
+        eligible &= sample_weight > 0
     score = xp.where(eligible, sq_dist, -1.0)
     n_eligible = int(eligible.sum())
 
     filled = 0
-    for candidates in _farthest_first(score, n_eligible, 4 * len(empty) + 16, xp):
-        for point, donor, point_weight in zip(
-            backend.to_numpy(candidates).tolist(),
-            backend.to_numpy(labels[candidates]).tolist(),
-            backend.to_numpy(weight[candidates]).tolist(),
-        ):
+    for batch in _farthest_first(score, n_eligible, 4 * len(empty) + 16, xp):
+        points, donors = backend.to_numpy(batch), backend.to_numpy(labels[batch])
+        weights = np.ones(len(points)) if sample_weight is None else backend.to_numpy(sample_weight[batch])
+        for point, donor, point_weight in zip(points.tolist(), donors.tolist(), weights.astype(float).tolist()):
             if members[donor] <= 1:
                 continue
             target = int(empty[filled])
@@ -380,17 +380,6 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
             break
     logger.debug("relocated %d of %d empty clusters", filled, len(empty))
     return sums, xp.asarray(counts)
-
-
-def _sq_dist_to_own_centroid(X: Any, centroids: Any, labels: Any, xp: Any) -> Any:
-    """``|x_i - c_{labels_i}|^2`` in float64, in row blocks (no full-size temporary)."""
-    sq_dist = xp.empty(X.shape[0], dtype=np.float64)
-    centroids = centroids.astype(np.float64)
-    for start in range(0, X.shape[0], _SMALL_BLOCK_ROWS):
-        rows = slice(start, start + _SMALL_BLOCK_ROWS)
-        diff = X[rows].astype(np.float64) - centroids[labels[rows]]
-        sq_dist[rows] = (diff * diff).sum(axis=1)
-    return sq_dist
 
 
 def _farthest_first(score: Any, n_eligible: int, batch: int, xp: Any):
