@@ -11,9 +11,9 @@ Two ways to fill a block of distances, chosen by ``n_features * n_clusters``:
 
 * **direct** (small ``d*K``): ``sum_j (x_j - c_kj)^2`` with the centroids
   stored transposed, so the loop over K is contiguous and vectorises;
-* **gemm** (large ``d*K``): ``|c|^2 - 2 x.c`` with ``x.c`` from one BLAS GEMM
-  per block (single-threaded inside each of our threads, so BLAS and Numba
-  never oversubscribe the cores), argmin'ed while the block is hot.
+* **gemm** (large ``d*K``): ``|c|^2 - 2 x.c`` straight from one BLAS GEMM per
+  block of centred rows (single-threaded inside each of our threads, so BLAS
+  and Numba never oversubscribe the cores), argmin'ed while the block is hot.
 
 In the GEMM strategy the distance of a row to the centroid it picked is then
 recomputed directly as ``|x - c|^2`` (float64 accumulation), so inertia
@@ -133,14 +133,11 @@ def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, best)
 
 
 @njit(inline="always")
-def _gemm_row(products, centroids_sq):
-    """Turn ``x.c_k`` into ``|c_k|^2 - 2 x.c_k`` in place (``|x - c_k|^2`` less ``|x|^2``); returns the minimum."""
-    two = products.dtype.type(2)
-    best_value = centroids_sq[0] - two * products[0]
-    for k in range(products.shape[0]):
-        value = centroids_sq[k] - two * products[k]
-        products[k] = value
-        best_value = _min_nnan(best_value, value)
+def _row_min(values):
+    """The minimum of a row (a vectorised reduction)."""
+    best_value = values[0]
+    for k in range(values.shape[0]):
+        best_value = _min_nnan(best_value, values[k])
     return best_value
 
 
@@ -163,15 +160,16 @@ def _exact_sq_dist(X, i, centroids, k):
 # -- kernels ----------------------------------------------------------------------
 @njit(parallel=True, cache=True)
 def _assign_kernel(
-    X, centroids, origin, centroids_t, centroids_sq, weight, labels, sq_dist,
+    X, centroids, origin, gemm_operand, weight, labels, sq_dist,
     sums, counts, stats, block_rows, use_gemm, accumulate,
 ):  # fmt: skip
     """Assign every row; accumulate (``accumulate``) or write ``sq_dist`` (otherwise).
 
     Part ``p`` of ``stats.shape[0]`` handles one contiguous range of rows and
     writes its partial sums, counts and ``stats[p] = (inertia, n_changed)``.
-    For the GEMM strategy ``centroids_t`` and ``centroids_sq`` describe the
-    centroids moved to ``origin``; for the direct one they are not moved.
+    The GEMM strategy multiplies rows ``[x - origin, 1]`` by ``gemm_operand``,
+    whose columns are ``[-2 (c - origin), |c - origin|^2]``: one product gives
+    ``|c|^2 - 2 x.c`` (the distance less ``|x|^2``), with no pass to finish it.
     """
     n_samples, n_features = X.shape
     n_clusters = centroids.shape[0]
@@ -185,7 +183,7 @@ def _assign_kernel(
         gemm_rows = block_rows if use_gemm else 0
         direct_rows = 0 if use_gemm else block_rows
         block = np.empty((gemm_rows, n_clusters), dtype=X.dtype)
-        centred = np.empty((gemm_rows, n_features), dtype=X.dtype)
+        centred = np.empty((gemm_rows, n_features + 1), dtype=X.dtype)
         # (+ 16: a power-of-two row stride would map every feature to the same cache sets)
         rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=X.dtype)
         row_distance = np.empty(direct_rows, dtype=X.dtype)
@@ -204,10 +202,11 @@ def _assign_kernel(
                 for r in range(stop - start):
                     for j in range(n_features):
                         centred[r, j] = X[start + r, j] - origin[j]
-                np.dot(centred[: stop - start], centroids_t, block[: stop - start])
+                    centred[r, n_features] = 1.0
+                np.dot(centred[: stop - start], gemm_operand, block[: stop - start])
                 for r in range(stop - start):
                     row = block[r]
-                    best = _first_argmin(row, n_clusters, _gemm_row(row, centroids_sq))
+                    best = _first_argmin(row, n_clusters, _row_min(row))
                     nearest[r] = best
                     # the expansion is only good for comparing: measure the winner directly
                     nearest_sq_dist[r] = _exact_sq_dist(X, start + r, centroids, best)
@@ -389,9 +388,8 @@ class NumbaBackend:
         centroids = np.ascontiguousarray(centroids, dtype=X.dtype)
         use_gemm = self.uses_gemm(n_features, n_clusters)
         origin = centroids.mean(axis=0, dtype=np.float64).astype(X.dtype)
-        moved = centroids - origin if use_gemm else centroids
-        centroids_t = np.ascontiguousarray(moved.T)
-        centroids_sq = np.einsum("ij,ij->i", moved, moved)
+        moved = centroids - origin
+        gemm_operand = np.ascontiguousarray(np.vstack([-2 * moved.T, np.einsum("ij,ij->i", moved, moved)[None]]))
         block_rows = max(8, min(1024, _BLOCK_BYTES // (X.itemsize * n_clusters)))
         with self._threads() as n_threads:
             n_parts = max(1, min(n_threads, n_samples // 64))
@@ -401,7 +399,7 @@ class NumbaBackend:
             stats = np.zeros((n_parts, 2), dtype=np.float64)
             with _single_threaded_blas(use_gemm):
                 _assign_kernel(
-                    X, centroids, origin, centroids_t, centroids_sq, weight, labels, sq_dist,
+                    X, centroids, origin, gemm_operand, weight, labels, sq_dist,
                     sums, counts, stats, block_rows, use_gemm, accumulate,
                 )  # fmt: skip
         return sums, counts, stats
