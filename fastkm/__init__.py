@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from .backends import BackendStatus, available_backends, get_backend
+from .backends import BackendStatus, available_backends, get_backend, warmup
 from .estimator import KMeans
 from .exceptions import BackendUnavailableError, ConvergenceWarning, NotFittedError
 from .init import kmeans_plusplus
@@ -36,6 +36,7 @@ __all__ = [
     "get_backend",
     "kmeans",
     "kmeans_plusplus",
+    "warmup",
 ]
 
 logging.getLogger("fastkm").addHandler(logging.NullHandler())

@@ -29,6 +29,7 @@ __all__ = [
     "backend_status",
     "get_backend",
     "is_cupy_array",
+    "warmup",
 ]
 
 logger = logging.getLogger("fastkm")
@@ -186,3 +187,19 @@ def _auto_choice(X: Any) -> str:
     if backend_status("numba").available:
         return "numba"
     return "numpy"
+
+
+def warmup(backend: str | Backend | None = None) -> float:
+    """Compile (or load from Numba's cache) a backend's kernels now, not in the first fit.
+
+    Returns the seconds it took: the cold compile the first time fastkm runs
+    on a machine, a fraction of a second afterwards. Backends with nothing to
+    compile return 0.
+
+    >>> warmup("numpy")
+    0.0
+    """
+    instance = get_backend(backend)
+    module = importlib.import_module(_REGISTRY[instance.name].module)
+    compile_kernels = getattr(module, "warmup", None)
+    return float(compile_kernels()) if compile_kernels else 0.0
