@@ -224,16 +224,15 @@ def per_iteration_ms(name: str, X: np.ndarray, centroids: np.ndarray, *, iterati
 
 def _per_iteration_ms(fit: Callable[[int], int], iterations: int, repeats: int) -> dict:
     fit(2)  # warm-up: JIT compilation, module loading, page faults
-    best = float("inf")
+    one = many = float("inf")
     made = iterations
     for _ in range(repeats):
-        one = _timed(lambda: fit(1))
+        # the fastest of each, then the difference (a minimum of differences would be biased low)
+        one = min(one, _timed(lambda: fit(1)))
         start = time.perf_counter()
         made = fit(iterations)
-        many = time.perf_counter() - start
-        if made > 1:
-            best = min(best, (many - one) / (made - 1))
-    return {"ms": best * 1e3, "iterations": made}
+        many = min(many, time.perf_counter() - start)
+    return {"ms": (many - one) / max(made - 1, 1) * 1e3, "iterations": made}
 
 
 def run_grid(
@@ -317,21 +316,26 @@ def full_fit(shapes: list[tuple[int, int, int]], *, seed: int = 0, echo: Callabl
 
 
 _RSS_SCRIPT = """
-import resource, sys, numpy as np
+import sys, warnings, numpy as np
 from fastkm.bench import GridPoint, grid_data
 from fastkm import kmeans
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
 n, d, k, backend = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 X, init = grid_data(GridPoint("rss", n, d, k))
-kmeans(X[:10000], k, init=init, max_iter=2, backend=backend)  # compile and load everything first
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+warnings.simplefilter("ignore")
+kmeans(X[:10000], k, random_state=0, max_iter=2, backend=backend)  # compile or load every kernel first
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the high-water mark (VmHWM) to the current RSS
+base = status("VmRSS:")
 kmeans(X, k, random_state=0, max_iter=20, backend=backend)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base, peak, X.nbytes)
+print(base, status("VmHWM:"), X.nbytes)
 """
 
 
 def peak_rss(n_samples: int = 10_000_000, n_features: int = 16, n_clusters: int = 64, backend: str = "numba") -> dict:
-    """Peak resident memory of a default fit (k-means++, 20 iterations), beyond data and code."""
+    """Peak resident memory of a default fit (k-means++, 20 iterations), beyond data and code (Linux)."""
     out = subprocess.run(
         [sys.executable, "-c", _RSS_SCRIPT, str(n_samples), str(n_features), str(n_clusters), backend],
         check=True, capture_output=True, text=True,

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Backend", "StepResult", "array_namespace", "is_cupy_array", "to_backend", "to_input_type"]
+__all__ = ["Backend", "HostArrays", "StepResult", "array_namespace", "is_cupy_array", "to_backend", "to_input_type"]
 
 Array = Any  # numpy.ndarray or cupy.ndarray, depending on the backend
 
@@ -115,6 +115,18 @@ class Backend(Protocol):
 
         Used where the caller really wants every distance: ``KMeans.transform``.
         """
+
+
+class HostArrays:
+    """Array in / out for the CPU backends, whose arrays are NumPy arrays."""
+
+    xp = np
+
+    def asarray(self, array: Any, dtype: Any = None) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        return np.asarray(array)
 
 
 def is_cupy_array(array: Any) -> bool:

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import intrinsic
 
-from .base import StepResult
+from .base import HostArrays, StepResult
 
 __all__ = ["NumbaBackend", "describe", "unavailable_reason", "warmup"]
 
@@ -285,7 +285,7 @@ def _seeding_update(X, centre, closest_sq_dist):
 
 
 # -- the backend --------------------------------------------------------------------
-class NumbaBackend:
+class NumbaBackend(HostArrays):
     """Numba implementation of the backend contract (CPU, all cores).
 
     Parameters
@@ -308,7 +308,6 @@ class NumbaBackend:
     """
 
     name = "numba"
-    xp = np
 
     def __init__(self, n_threads: int | None = None, strategy: str = "auto"):
         if n_threads is not None and (
@@ -327,13 +326,6 @@ class NumbaBackend:
 
     def __repr__(self) -> str:
         return f"NumbaBackend(n_threads={self.n_threads!r}, strategy={self.strategy!r})"
-
-    # -- array in / out -------------------------------------------------------
-    def asarray(self, array, dtype=None) -> np.ndarray:
-        return np.ascontiguousarray(array, dtype=dtype)
-
-    def to_numpy(self, array) -> np.ndarray:
-        return np.asarray(array)
 
     # -- the primitives -------------------------------------------------------
     def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .base import StepResult
+from .base import HostArrays, StepResult
 
 __all__ = ["NumpyBackend", "unavailable_reason"]
 
@@ -34,7 +34,7 @@ def describe() -> str:
     return f"NumPy {np.__version__}, chunked float64 reference"
 
 
-class NumpyBackend:
+class NumpyBackend(HostArrays):
     """Chunked NumPy implementation of the backend contract.
 
     Parameters
@@ -54,7 +54,6 @@ class NumpyBackend:
     """
 
     name = "numpy"
-    xp = np
 
     def __init__(self, chunk_rows: int | None = None):
         if chunk_rows is not None and (not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1):
@@ -63,13 +62,6 @@ class NumpyBackend:
 
     def __repr__(self) -> str:
         return f"NumpyBackend(chunk_rows={self.chunk_rows!r})"
-
-    # -- array in / out -------------------------------------------------------
-    def asarray(self, array, dtype=None) -> np.ndarray:
-        return np.ascontiguousarray(array, dtype=dtype)
-
-    def to_numpy(self, array) -> np.ndarray:
-        return np.asarray(array)
 
     # -- the primitives -------------------------------------------------------
     def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
