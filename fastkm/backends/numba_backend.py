@@ -246,7 +246,7 @@ def _pairwise_kernel(X, Y, out):
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
-    """``partial[p, t]``: part p's sum of ``w * min(closest, |x - candidate_t|^2)`` (float64).
+    """``partial[p, t]``: part p's sum of ``w * min(closest, |x - candidate_t|^2)``.
 
     Rows go in transposed blocks so every inner loop runs over contiguous rows.
     """
@@ -255,8 +255,9 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
     unit_weight = weight.shape[0] == 0
     block_rows = 512
     for part in prange(n_parts):
-        rows_t = np.empty((n_features, block_rows + 16))
-        distance = np.empty(block_rows)
+        # distances in X's precision (float32: twice the SIMD width), sums in float64
+        rows_t = np.empty((n_features, block_rows + 16), dtype=X.dtype)
+        distance = np.empty(block_rows, dtype=X.dtype)
         potentials = np.zeros(n_candidates)
         last = (part + 1) * n_samples // n_parts
         for start in range(part * n_samples // n_parts, last, block_rows):
@@ -265,14 +266,14 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
             for t in range(n_candidates):
                 distance[:n_rows] = 0.0
                 for j in range(n_features):
-                    c = np.float64(candidates[t, j])
+                    c = candidates[t, j]
                     for r in range(n_rows):
                         diff = rows_t[j, r] - c
                         distance[r] += diff * diff
                 total = 0.0
                 for r in range(n_rows):
                     w = 1.0 if unit_weight else np.float64(weight[start + r])
-                    total += w * min(closest_sq_dist[start + r], distance[r])
+                    total += w * min(np.float64(closest_sq_dist[start + r]), np.float64(distance[r]))
                 potentials[t] += total
         partial[part] = potentials
 
