@@ -103,7 +103,7 @@ def grid_data(point: GridPoint, *, scale: float = 1.0, dtype: Any = np.float32, 
 
 
 # -- what the machine can do ------------------------------------------------------
-def measure_floors(repeats: int = 3) -> dict[str, float]:
+def measure_floors(repeats: int = 7) -> dict[str, float]:
     """Measured SGEMM rate (GFLOP/s, 2048^3, all cores) and read bandwidth (GB/s, 256 MiB sum)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((2048, 2048), dtype=np.float32)
