@@ -83,7 +83,7 @@ def backend_status(name: str) -> BackendStatus:
         return BackendStatus(
             name,
             False,
-            f"the {name} kernels are not part of this fastkm release yet; use backend='numpy' meanwhile",
+            f"the {name} kernels are not part of this fastkm release yet; the CPU backends run meanwhile",
         )
     try:
         module = importlib.import_module(entry.module)
