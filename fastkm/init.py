@@ -163,15 +163,22 @@ def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarra
         return parts[0] if len(parts) == 1 else parts[0] * parts[1]
 
     block_totals = np.array([float(mass(rows).sum()) for rows in blocks])
+    if not block_totals.any() and factor is not None:
+        # weight * D^2 is zero everywhere (every point sits on a centre): fall back to the weight
+        return _weighted_draw(n_samples, weight, None, uniforms, xp)
     block_ends = np.cumsum(block_totals)
     targets = np.asarray(uniforms) * block_ends[-1]
     drawn = np.empty(len(targets), dtype=np.intp)
     for t, target in enumerate(targets):
-        b = min(int(np.searchsorted(block_ends, target, side="right")), len(blocks) - 1)
+        b = int(np.searchsorted(block_ends, target, side="right"))
+        # (a target at the very end, or rounding between sum and cumsum, lands past the mass)
+        b = min(b, int(np.flatnonzero(block_totals)[-1]))
         local = target - (block_ends[b - 1] if b else 0.0)
-        cumulative = xp.cumsum(mass(blocks[b]))
-        offset = int(xp.searchsorted(cumulative, xp.asarray(local), side="right"))
-        drawn[t] = min(blocks[b].start + offset, n_samples - 1)
+        block_mass = mass(blocks[b])
+        offset = int(xp.searchsorted(xp.cumsum(block_mass), xp.asarray(local), side="right"))
+        if offset >= block_mass.shape[0] or not bool(block_mass[offset] > 0):
+            offset = int(xp.flatnonzero(block_mass > 0)[-1])  # never a row of probability 0
+        drawn[t] = blocks[b].start + offset
     return drawn
 
 

@@ -351,8 +351,7 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
         members = backend.to_numpy(_cluster_sizes(labels, n_clusters, xp))
     else:
         members = backend.to_numpy(xp.bincount(labels[sample_weight > 0], minlength=n_clusters)).astype(np.int64)
-    # The step's labels are these centroids' nearest, so assign() measures each point to its own.
-    _, sq_dist = backend.assign(X, centroids)
+    sq_dist = backend.labelled_sq_distances(X, centroids, labels)
     eligible = (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
     if sample_weight is not None:
         eligible &= sample_weight > 0

@@ -139,3 +139,15 @@ def test_seeding_step_agrees(candidate_backend, dtype):
     np.testing.assert_allclose(potential, ref_potential, rtol=rtol)
     np.testing.assert_allclose(closest, ref_closest, rtol=rtol)
     assert np.all(closest <= start)  # only ever lowered
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_labelled_sq_distances(candidate_backend, dtype):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((2000, 5)).astype(dtype)
+    centroids = X[:7]
+    labels = rng.integers(0, 7, 2000).astype(np.int32)
+    expected = ((X.astype(np.float64) - centroids.astype(np.float64)[labels]) ** 2).sum(axis=1)
+    got = to_numpy(candidate_backend.labelled_sq_distances(*(candidate_backend.asarray(a) for a in (X, centroids, labels))))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

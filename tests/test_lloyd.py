@@ -201,3 +201,33 @@ def test_callback_sees_every_iteration():
 
 def test_result_records_the_backend():
     assert kmeans(BOARD.X, 2, random_state=0, backend="numpy").backend == "numpy"
+
+
+def test_weighted_draw_follows_the_mass_and_never_draws_a_zero():
+    from fastkm.init import _weighted_draw
+
+    weight = np.array([0.0, 1.0, 3.0, 0.0, 4.0, 0.0])
+    factor = np.array([5.0, 1.0, 1.0, 2.0, 0.5, 0.0])  # mass = [0, 1, 3, 0, 2, 0]
+    uniforms = np.random.default_rng(0).uniform(size=60000)
+    drawn = _weighted_draw(6, weight, factor, uniforms, np)
+    counts = np.bincount(drawn, minlength=6)
+    assert counts[[0, 3, 5]].sum() == 0
+    np.testing.assert_allclose(counts[[1, 2, 4]] / len(uniforms), [1 / 6, 3 / 6, 2 / 6], atol=0.01)
+    # the very top of the range (u -> 1) still lands on a row with mass
+    assert _weighted_draw(6, weight, factor, np.array([1.0]), np)[0] == 4
+
+
+def test_weighted_draw_with_no_mass_left_falls_back_to_the_weights():
+    from fastkm.init import _weighted_draw
+
+    weight = np.array([1.0, 1.0, 0.0])
+    drawn = _weighted_draw(3, weight, np.zeros(3), np.linspace(0, 1, 50), np)
+    assert set(drawn.tolist()) <= {0, 1}
+
+
+def test_seeding_on_points_that_all_coincide_with_centres_skips_zero_weights():
+    X = np.array([[0.0], [0.0], [0.0], [100.0]])
+    with pytest.warns(fastkm.ConvergenceWarning):
+        result = kmeans(X, 3, sample_weight=[1.0, 1.0, 1.0, 0.0], random_state=0, backend="numpy")
+    # weight * D^2 is zero everywhere after the first seed: the weightless outlier is never a centre
+    np.testing.assert_array_equal(result.centroids, np.zeros((3, 1)))

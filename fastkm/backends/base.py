@@ -98,6 +98,14 @@ class Backend(Protocol):
         same inputs.
         """
 
+    def labelled_sq_distances(self, X: Array, centroids: Array, labels: Array) -> Array:
+        """``(n_samples,)`` float64: the squared distance of each point to ``centroids[labels]``.
+
+        ``O(n_samples * n_features)``: no search over the centroids. The driver
+        uses it to find the points farthest from their centroids when a cluster
+        empties.
+        """
+
     def seeding_step(
         self, X: Array, candidates: Array, closest_sq_dist: Array, sample_weight: Array | None
     ) -> tuple[int, float]:
@@ -105,7 +113,7 @@ class Backend(Protocol):
 
         The potential of a candidate ``c`` is ``sum_i w_i min(closest_i, |x_i - c|^2)``.
         Returns ``(index into candidates, its potential)`` (ties: the lowest
-        index) and lowers ``closest_sq_dist`` (float64, updated in place) to
+        index) and lowers ``closest_sq_dist`` (X's dtype, updated in place) to
         include the chosen centre. Never builds an ``n_samples x n_candidates``
         matrix in a fast backend.
         """

@@ -15,10 +15,9 @@ Two ways to fill a block of distances, chosen by ``n_features * n_clusters``:
   block of centred rows (single-threaded inside each of our threads, so BLAS
   and Numba never oversubscribe the cores), argmin'ed while the block is hot.
 
-In the GEMM strategy the distance of a row to the centroid it picked is then
-recomputed directly as ``|x - c|^2`` (float64 accumulation), so inertia
-carries no cancellation error; the direct strategy's distances are direct
-differences already. The minimum over a row of distances is found with a
+In both, the distance of a row to the centroid it picked is then measured
+again directly as ``|x - c|^2`` in float64, so inertia carries no
+cancellation (GEMM) or float32 rounding (direct) error. The minimum over a row of distances is found with a
 vectorised two-pass argmin (minimum, then first index holding it).
 """
 
@@ -151,7 +150,12 @@ def _sq_dist64(X, i, Y, k):
     return total
 
 
-@njit(fastmath=True)
+#: Reassociation and contraction (what lets reductions vectorise) but no
+#: assumption that values are finite: seeding starts from D^2 = inf.
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(fastmath=_FAST)
 def _exact_sq_dist(X, i, centroids, k):
     """:func:`_sq_dist64` with reassociation allowed, for kernels that are not fastmath themselves."""
     return _sq_dist64(X, i, centroids, k)
@@ -213,7 +217,8 @@ def _assign_kernel(
             else:
                 _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, nearest)
                 for r in range(stop - start):
-                    nearest_sq_dist[r] = row_best[r]  # already a direct difference
+                    # float64, as the contract says (relocation ranks points by it)
+                    nearest_sq_dist[r] = _exact_sq_dist(X, start + r, centroids, nearest[r])
             for r in range(stop - start):
                 i = start + r
                 best = nearest[r]
@@ -236,7 +241,7 @@ def _assign_kernel(
         stats[part, 1] = changed
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=_FAST, cache=True)
 def _pairwise_kernel(X, Y, out):
     """``out[i, m] = |X[i] - Y[m]|^2`` in float64, rows in parallel."""
     for i in prange(X.shape[0]):
@@ -244,7 +249,14 @@ def _pairwise_kernel(X, Y, out):
             out[i, m] = _sq_dist64(X, i, Y, m)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=_FAST, cache=True)
+def _labelled_kernel(X, centroids, labels, out):
+    """``out[i] = |X[i] - centroids[labels[i]]|^2`` in float64, rows in parallel."""
+    for i in prange(X.shape[0]):
+        out[i] = _sq_dist64(X, i, centroids, labels[i])
+
+
+@njit(parallel=True, fastmath=_FAST, cache=True)
 def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
     """``partial[p, t]``: part p's sum of ``w * min(closest, |x - candidate_t|^2)``.
 
@@ -278,7 +290,7 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
         partial[part] = potentials
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath=_FAST, cache=True)
 def _seeding_update(X, centre, closest_sq_dist):
     """``closest = min(closest, |x - centre|^2)`` in place (``centre`` is a 1-row 2-D array)."""
     for i in prange(X.shape[0]):
@@ -354,6 +366,12 @@ class NumbaBackend(HostArrays):
         out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
         with self._threads():
             _pairwise_kernel(X, np.ascontiguousarray(Y, dtype=X.dtype), out)
+        return out
+
+    def labelled_sq_distances(self, X: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        out = np.empty(X.shape[0], dtype=np.float64)
+        with self._threads():
+            _labelled_kernel(X, np.ascontiguousarray(centroids, dtype=X.dtype), labels, out)
         return out
 
     def seeding_step(
@@ -453,6 +471,7 @@ def warmup() -> float:
             backend.assign_accumulate(X, X[:3], None)
             backend.assign(X, X[:3])
         NumbaBackend().pairwise_sq_distances(X, X[:2])
+        NumbaBackend().labelled_sq_distances(X, X[:3], np.zeros(256, dtype=np.int32))
         for weight in (None, np.ones(256, dtype=dtype)):
             NumbaBackend().seeding_step(X, X[:2], np.full(256, np.inf, dtype=dtype), weight)
     elapsed = time.perf_counter() - start

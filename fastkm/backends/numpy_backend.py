@@ -100,6 +100,16 @@ class NumpyBackend(HostArrays):
             out[rows] = _expanded_sq_distances(block, Y64)
         return out
 
+    def labelled_sq_distances(self, X: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        centroids64 = centroids.astype(np.float64)
+        sq_dist = np.empty(X.shape[0], dtype=np.float64)
+        step = self.chunk_rows or 4096  # small blocks: the gathered centroids stay in cache
+        for start in range(0, X.shape[0], step):
+            rows = slice(start, start + step)
+            diff = X[rows].astype(np.float64) - centroids64[labels[rows]]
+            sq_dist[rows] = np.einsum("ij,ij->i", diff, diff)
+        return sq_dist
+
     def seeding_step(
         self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray | None
     ) -> tuple[int, float]:
