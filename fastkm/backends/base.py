@@ -14,7 +14,11 @@ Conventions shared by every primitive:
 * ``sample_weight`` is ``(n_samples,)`` of the same dtype as ``X``, or
   ``None`` for unit weights (so the common case reads and stores no weights);
 * labels are ``int32``; squared distances, sums, counts and inertia are
-  float64, so results do not drift with the data's precision.
+  returned and summed in float64, so totals do not drift with the data's
+  precision. A point's squared distance to its centroid must be measured
+  without cancellation -- as ``sum((x - c)**2)``, never read off a
+  ``|x|^2 - 2 x.c + |c|^2`` expansion -- in at least ``X``'s precision
+  (float32 data: within a few float32 ulps, relative error ~1e-7).
 
 No primitive may build an ``(n_samples, n_clusters)`` matrix unless the caller
 asks for exactly that (:meth:`Backend.pairwise_sq_distances`).

@@ -9,16 +9,17 @@ per thread, which stays in cache.
 
 Two ways to fill a block of distances, chosen by ``n_features * n_clusters``:
 
-* **direct** (small ``d*K``): ``sum_j (x_j - c_kj)^2`` with the centroids
-  stored transposed, so the loop over K is contiguous and vectorises;
+* **direct** (small ``d*K``): ``sum_j (x_j - c_kj)^2`` on a block of rows
+  transposed a feature at a time, so every loop runs over contiguous rows at
+  full SIMD width however small ``d`` and ``K`` are. The winner's distance is
+  this sum itself (direct differences carry no cancellation), and the sums are
+  accumulated a feature at a time from the transposed block too.
 * **gemm** (large ``d*K``): ``|c|^2 - 2 x.c`` straight from one BLAS GEMM per
   block of centred rows (single-threaded inside each of our threads, so BLAS
-  and Numba never oversubscribe the cores), argmin'ed while the block is hot.
-
-In both, the distance of a row to the centroid it picked is then measured
-again directly as ``|x - c|^2`` in float64, so inertia carries no
-cancellation (GEMM) or float32 rounding (direct) error. The minimum over a row of distances is found with a
-vectorised two-pass argmin (minimum, then first index holding it).
+  and Numba never oversubscribe the cores), argmin'ed while the block is hot
+  with a vectorised two-pass argmin (minimum, then first index holding it).
+  The expansion is only good for comparing: the winner's distance is measured
+  again as ``|x - c|^2`` in float64.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ logger = logging.getLogger("fastkm")
 #: see benchmarks/results/ and CONTRIBUTING.md; below it the direct loop wins).
 GEMM_THRESHOLD = int(os.environ.get("FASTKM_NUMBA_GEMM_THRESHOLD", "256"))
 
-#: Bytes of one thread's distance block (``block_rows * n_clusters`` entries).
+#: Bytes of one thread's distance block (``block_rows * n_clusters`` entries)
+#: at most, and its rows at most: 512 rows beat 1024 by ~12% at grid point B
+#: (a block that stays nearer the core) and lose ~3% at D (measured).
 _BLOCK_BYTES = 4 * 2**20
+_MAX_BLOCK_ROWS = 512
 
 
 def unavailable_reason() -> str | None:
@@ -117,17 +121,25 @@ def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, best)
     for r in range(n_rows):
         best_value[r] = np.inf  # finite data (validated) always beats it
         best[r] = 0
+    last = n_features - 1
     for k in range(centroids.shape[0]):
+        # (three loops, not one with a branch: the first feature starts the sum,
+        # the last finishes it and keeps the running minimum in the same pass)
+        c = centroids[k, 0]
         for r in range(n_rows):
-            distance[r] = 0.0
-        for j in range(n_features):
+            diff = rows_t[0, r] - c
+            distance[r] = diff * diff
+        for j in range(1, last):
             c = centroids[k, j]
             for r in range(n_rows):
                 diff = rows_t[j, r] - c
                 distance[r] += diff * diff
+        c = centroids[k, last]
         for r in range(n_rows):
-            closer = distance[r] < best_value[r]
-            best_value[r] = distance[r] if closer else best_value[r]
+            diff = rows_t[last, r] - c
+            value = distance[r] + diff * diff if last else distance[r]
+            closer = value < best_value[r]
+            best_value[r] = value if closer else best_value[r]
             best[r] = k if closer else best[r]
 
 
@@ -153,6 +165,15 @@ def _sq_dist64(X, i, Y, k):
 #: Reassociation and contraction (what lets reductions vectorise) but no
 #: assumption that values are finite: seeding starts from D^2 = inf.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(fastmath=_FAST)
+def _sum(values, n):
+    """``values[:n].sum()`` with reassociation (vectorised; no serial chain of adds)."""
+    total = 0.0
+    for r in range(n):
+        total += values[r]
+    return total
 
 
 @njit(fastmath=_FAST)
@@ -192,10 +213,11 @@ def _assign_kernel(
         rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=X.dtype)
         row_distance = np.empty(direct_rows, dtype=X.dtype)
         row_best = np.empty(direct_rows, dtype=X.dtype)
-        nearest = np.empty(block_rows, dtype=np.int64)
+        nearest = np.empty(block_rows, dtype=labels.dtype)
         nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
         local_sums = np.zeros((n_clusters if accumulate else 0, n_features), dtype=np.float64)
         local_counts = np.zeros(n_clusters if accumulate else 0, dtype=np.float64)
+        local_sums_t = np.zeros((n_features, n_clusters if accumulate else 0), dtype=np.float64)
         inertia = 0.0
         changed = 0
         for start in range(first, last, block_rows):
@@ -217,25 +239,36 @@ def _assign_kernel(
             else:
                 _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, nearest)
                 for r in range(stop - start):
-                    # float64, as the contract says (relocation ranks points by it)
-                    nearest_sq_dist[r] = _exact_sq_dist(X, start + r, centroids, nearest[r])
-            for r in range(stop - start):
-                i = start + r
-                best = nearest[r]
-                if labels[i] != best:
-                    changed += 1
-                    labels[i] = best
-                distance = nearest_sq_dist[r]
-                if accumulate:
-                    w = 1.0 if unit_weight else np.float64(weight[i])
+                    # (direct differences: no cancellation, so X's precision is enough)
+                    nearest_sq_dist[r] = row_best[r]
+            n_rows = stop - start
+            for r in range(n_rows):  # (vectorises)
+                changed += labels[start + r] != nearest[r]
+                labels[start + r] = nearest[r]
+            if not accumulate:
+                sq_dist[start:stop] = nearest_sq_dist[:n_rows]
+                continue
+            # ("1.0 if unit_weight": a loop-invariant test, which LLVM hoists out of the loops)
+            if use_gemm:
+                for r in range(n_rows):
+                    w = 1.0 if unit_weight else np.float64(weight[start + r])
+                    sums_k = local_sums[nearest[r]]
                     for j in range(n_features):
-                        local_sums[best, j] += w * X[i, j]
-                    local_counts[best] += w
-                    inertia += w * distance
-                else:
-                    sq_dist[i] = distance
+                        sums_k[j] += w * X[start + r, j]
+            else:  # a feature at a time, from the transposed rows
+                for j in range(n_features):
+                    rows_j = rows_t[j]
+                    sums_j = local_sums_t[j]
+                    for r in range(n_rows):
+                        w = 1.0 if unit_weight else np.float64(weight[start + r])
+                        sums_j[nearest[r]] += w * rows_j[r]
+            for r in range(n_rows):
+                w = 1.0 if unit_weight else np.float64(weight[start + r])
+                local_counts[nearest[r]] += w
+                nearest_sq_dist[r] *= w
+            inertia += _sum(nearest_sq_dist, n_rows)
         if accumulate:
-            sums[part] = local_sums
+            sums[part] = local_sums + local_sums_t.T
             counts[part] = local_counts
         stats[part, 0] = inertia
         stats[part, 1] = changed
@@ -401,7 +434,7 @@ class NumbaBackend(HostArrays):
         origin = centroids.mean(axis=0, dtype=np.float64).astype(X.dtype)
         moved = centroids - origin
         gemm_operand = np.ascontiguousarray(np.vstack([-2 * moved.T, np.einsum("ij,ij->i", moved, moved)[None]]))
-        block_rows = max(8, min(1024, _BLOCK_BYTES // (X.itemsize * n_clusters)))
+        block_rows = max(8, min(_MAX_BLOCK_ROWS, _BLOCK_BYTES // (X.itemsize * n_clusters)))
         with self._threads() as n_threads:
             n_parts = max(1, min(n_threads, n_samples // 64))
             shape = (n_parts, n_clusters) if accumulate else (n_parts, 0)
