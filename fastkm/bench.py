@@ -80,6 +80,10 @@ GRID = {
 
 FASTKM_BACKENDS = ("numpy", "numba")
 PEERS = ("sklearn", "faiss")
+#: On a GPU: fastkm's CuPy backend against two plain baselines, each a few lines
+#: of the obvious code (GEMM + argmin + scatter-add) in PyTorch and in CuPy.
+GPU_FASTKM = ("cupy",)
+GPU_PEERS = ("torch", "cupy-plain")
 
 
 def grid_data(point: GridPoint, *, scale: float = 1.0, dtype: Any = np.float32, seed: int = 0):
@@ -141,6 +145,64 @@ def floor_ms(point: GridPoint, floors: dict[str, float], n_samples: int | None =
     gemm = 2 * n * point.n_clusters * point.n_features / (floors["sgemm_gflops"] * 1e9)
     read = n * point.n_features * 4 / (floors["read_gbps"] * 1e9)
     return {"gemm_ms": gemm * 1e3, "read_ms": read * 1e3, "floor_ms": max(gemm, read) * 1e3}
+
+
+def measure_gpu_floors(repeats: int = 7) -> dict[str, float]:
+    """The GPU's measured rates: SGEMM (8192^3, FP32), TF32 GEMM (if PyTorch is there), copy bandwidth.
+
+    ``read_gbps`` is the device-to-device copy rate counting bytes read plus
+    bytes written: the rate at which a kernel streaming ``X`` can read it.
+    """
+    import cupy
+
+    def timed(function) -> float:
+        function()
+        cupy.cuda.Device().synchronize()
+        best = float("inf")
+        for _ in range(repeats):
+            start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+            start.record()
+            function()
+            stop.record()
+            stop.synchronize()
+            best = min(best, cupy.cuda.get_elapsed_time(start, stop) / 1e3)
+        return best
+
+    a = cupy.random.standard_normal((8192, 8192), dtype=np.float32)
+    b = cupy.random.standard_normal((8192, 8192), dtype=np.float32)
+    floors = {"sgemm_gflops": 2 * 8192**3 / timed(lambda: a @ b) / 1e9}
+    source = cupy.ones(2**28, dtype=np.float32)  # 1 GiB
+    target = cupy.empty_like(source)
+    floors["read_gbps"] = floors["copy_gbps"] = 2 * source.nbytes / timed(lambda: cupy.copyto(target, source)) / 1e9
+    try:
+        import torch
+
+        ta, tb = torch.as_tensor(a, device="cuda"), torch.as_tensor(b, device="cuda")
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            floors["tf32_gflops"] = 2 * 8192**3 / timed(lambda: ta @ tb) / 1e9
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    except ImportError:
+        pass
+    return floors
+
+
+def gpu_info() -> dict[str, Any]:
+    """GPU name, memory, driver and library versions, for the record."""
+    import cupy
+
+    from .backends.cupy_backend import describe
+
+    runtime = cupy.cuda.runtime
+    info: dict[str, Any] = {"gpu": describe(), "driver": runtime.driverGetVersion(), "cuda_runtime": runtime.runtimeGetVersion()}
+    info["versions"] = {"cupy": cupy.__version__}
+    try:
+        info["versions"]["torch"] = __import__("torch").__version__
+    except ImportError:
+        pass
+    return info
 
 
 def cpu_model() -> str:
@@ -241,7 +303,61 @@ def _fitter(name: str, X: np.ndarray, centroids: np.ndarray) -> Callable[[int], 
             return len(model.obj) or n_iter
 
         return fit
-    raise ValueError(f"unknown implementation {name!r}; choose from {FASTKM_BACKENDS + PEERS}")
+    if name in GPU_FASTKM + GPU_PEERS:
+        return _gpu_fitter(name, X, centroids, passes)
+    raise ValueError(f"unknown implementation {name!r}; choose from {FASTKM_BACKENDS + PEERS + GPU_FASTKM + GPU_PEERS}")
+
+
+def _gpu_fitter(name: str, X: np.ndarray, centroids: np.ndarray, passes) -> Callable[[int], int]:
+    """A fitter whose data sits on the GPU before the clock starts; it returns after the GPU is done."""
+    import cupy
+
+    X_gpu, init = cupy.asarray(X), cupy.asarray(centroids)
+    n_clusters = len(centroids)
+    if name == "cupy":
+        from .backends import get_backend
+        from .lloyd import kmeans
+
+        backend = get_backend("cupy")
+
+        def fit(n_iter: int) -> int:
+            result = kmeans(X_gpu, n_clusters, init=init, tol=0.0, max_iter=n_iter, backend=backend)
+            cupy.cuda.Device().synchronize()
+            return passes(result.n_iter, n_iter)
+
+        return fit
+    if name == "torch":
+        import torch
+
+        x = torch.as_tensor(X_gpu, device="cuda")
+        x_norms = (x * x).sum(dim=1, keepdim=True)
+
+        def fit(n_iter: int) -> int:
+            c = torch.as_tensor(init, device="cuda").clone()
+            for _ in range(n_iter):
+                scores = x_norms - 2 * x @ c.T + (c * c).sum(dim=1)
+                labels = scores.argmin(dim=1)
+                sums = torch.zeros_like(c).index_add_(0, labels, x)
+                counts = torch.bincount(labels, minlength=n_clusters).to(x.dtype)[:, None]
+                c = torch.where(counts > 0, sums / counts.clamp(min=1), c)
+            torch.cuda.synchronize()
+            return n_iter
+
+        return fit
+
+    x_norms = (X_gpu * X_gpu).sum(axis=1, keepdims=True)
+
+    def fit(n_iter: int) -> int:  # plain CuPy: matmul + argmin + bincount
+        c = init.copy()
+        for _ in range(n_iter):
+            labels = (x_norms - 2 * X_gpu @ c.T + (c * c).sum(axis=1)).argmin(axis=1)
+            counts = cupy.bincount(labels, minlength=n_clusters)[:, None]
+            sums = cupy.stack([cupy.bincount(labels, X_gpu[:, j], minlength=n_clusters) for j in range(X.shape[1])], 1)
+            c = cupy.where(counts > 0, sums / cupy.maximum(counts, 1), c).astype(X.dtype)
+        cupy.cuda.Device().synchronize()
+        return n_iter
+
+    return fit
 
 
 def per_iteration_ms(name: str, X: np.ndarray, centroids: np.ndarray, *, iterations: int = 11, repeats: int = 3) -> dict:
@@ -278,11 +394,16 @@ def run_grid(
     iterations: int = 11,
     repeats: int = 3,
     floors: dict[str, float] | None = None,
+    peers: tuple[str, ...] = PEERS,
     echo: Callable[[str], Any] = print,
 ) -> list[dict]:
-    """Per-iteration time of every implementation at every grid point, in one run, with ratios."""
+    """Per-iteration time of every implementation at every grid point, in one run, with ratios.
+
+    ``peers`` are the implementations the "x best peer" column compares with
+    (:data:`GPU_PEERS` for a GPU run, whose floors come from :func:`measure_gpu_floors`).
+    """
     floors = floors or measure_floors()
-    implementations = implementations or [*FASTKM_BACKENDS, *PEERS]
+    implementations = implementations or [*FASTKM_BACKENDS, *peers]
     rows = []
     echo(f"floors: SGEMM {floors['sgemm_gflops']:.0f} GFLOP/s, read {floors['read_gbps']:.1f} GB/s")
     header = f"{'point':<6}{'impl':<10}{'ms/iter':>10}{'x floor':>9}{'x best peer':>12}"
@@ -299,7 +420,9 @@ def run_grid(
                 )
             except ImportError as exc:
                 echo(f"{name:<6}{implementation:<10}  skipped: {exc}")
-        peer_times = [timings[p]["ms"] for p in PEERS if p in timings]
+        if "cupy" in sys.modules:
+            sys.modules["cupy"].get_default_memory_pool().free_all_blocks()  # this point's device copies
+        peer_times = [timings[p]["ms"] for p in peers if p in timings]
         best_peer = min(peer_times) if peer_times else float("nan")
         echo(f"{name:<6}{'floor':<10}{floor['floor_ms']:>10.1f}   (GEMM {floor['gemm_ms']:.1f}, read {floor['read_ms']:.1f})")
         for implementation, timing in timings.items():
@@ -432,18 +555,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-fit", action="store_true", help="also time default fits against scikit-learn")
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS at N=10M, d=16, K=64")
     parser.add_argument("--sweep", action="store_true", help="also sweep the Numba strategy threshold")
+    parser.add_argument("--gpu", action="store_true",
+                        help="time the GPU: fastkm-cupy against the PyTorch and CuPy baselines, N x 10 "
+                             "unless --scale is given, floors measured on the device")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the record here")
     args = parser.parse_args(argv)
 
     record: dict[str, Any] = {"machine": machine_info()}
+    if args.gpu:
+        record["machine"]["gpu"] = gpu_info()
     print(json.dumps(record["machine"], indent=1))
-    record["floors"] = measure_floors()
+    record["floors"] = measure_gpu_floors() if args.gpu else measure_floors()
+    implementations = GPU_FASTKM + GPU_PEERS if args.gpu and args.impl == parser.get_default("impl") else args.impl.split(",")
+    scale = 10.0 if args.gpu and args.scale == parser.get_default("scale") else args.scale
     record["grid"] = run_grid(
-        args.grid.split(","), args.impl.split(","), scale=args.scale, iterations=args.iterations,
-        repeats=args.repeats, floors=record["floors"],
+        args.grid.split(","), list(implementations), scale=scale, iterations=args.iterations,
+        repeats=args.repeats, floors=record["floors"], peers=GPU_PEERS if args.gpu else PEERS,
     )  # fmt: skip
     if args.full_fit:
-        record["full_fit"] = full_fit([(1_000_000, 16, 64), (1_000_000, 16, 256)])
+        record["full_fit"] = full_fit([(1_000_000, 16, 64), (1_000_000, 16, 256)], seeds=(0, 1, 2, 3, 4))
     if args.rss:
         record["peak_rss"] = peak_rss()
         print(json.dumps(record["peak_rss"]))

@@ -14,6 +14,8 @@ AVAILABLE_BACKENDS = [name for name, status in available_backends().items() if s
 VARIANTS = {
     "numpy": [{"chunk_rows": 97}],  # a tiny, odd block size: every chunk boundary case
     "numba": [{}, {"strategy": "direct"}, {"strategy": "gemm"}, {"n_threads": 1}],
+    # the GEMM path in odd-sized chunks: every chunk boundary case
+    "cupy": [{}, {"strategy": "fused"}, {"strategy": "gemm", "chunk_rows": 997}],
 }
 
 #: Compared against the plain NumPy reference: every variant of every available backend.

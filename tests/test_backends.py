@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -41,11 +42,20 @@ def test_unavailable_backend_raises_with_the_reason():
 
 
 def test_cupy_is_not_imported_by_fastkm():
-    code = "import sys, fastkm; fastkm.available_backends(); fastkm.KMeans(2).fit([[0.0], [1.0]]); print('cupy' in sys.modules)"
+    """CPU-only work never pays for CuPy's import (only probing or using the GPU backend does)."""
+    code = (
+        "import sys, fastkm; fastkm.KMeans(2).fit([[0.0], [1.0]]); fastkm.kmeans([[0.0], [1.0]], 1); "
+        "import fastkm.backends.cupy_backend; print('cupy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    if backend_status("cupy").available:
-        pytest.skip("CuPy is usable here, so probing it may import it")
     assert out.strip() == "False"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed here")
+def test_missing_cupy_is_reported_with_the_install_command():
+    status = backend_status("cupy")
+    assert not status.available
+    assert "cupy is not installed" in status.detail and "fastkm[cuda12]" in status.detail
 
 
 def test_names_are_case_and_space_insensitive():

@@ -12,7 +12,7 @@ if not backend_status("numba").available:
     pytest.skip(f"the numba backend is unavailable: {backend_status('numba').detail}", allow_module_level=True)
 
 from fastkm.backends import numba_backend  # noqa: E402
-from fastkm.backends.numba_backend import GEMM_THRESHOLD, NumbaBackend  # noqa: E402
+from fastkm.backends.numba_backend import DIRECT_MAX_FEATURES, NumbaBackend  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_strategy_follows_the_measured_threshold():
     backend = NumbaBackend()
     assert not backend.uses_gemm(2, 8)  # grid point A
     assert backend.uses_gemm(16, 64)  # grid point B
-    assert backend.uses_gemm(1, GEMM_THRESHOLD + 1) and not backend.uses_gemm(1, GEMM_THRESHOLD)
+    assert backend.uses_gemm(DIRECT_MAX_FEATURES + 1, 2) and not backend.uses_gemm(DIRECT_MAX_FEATURES, 4096)
     assert NumbaBackend(strategy="gemm").uses_gemm(2, 8)
     assert not NumbaBackend(strategy="direct").uses_gemm(256, 1024)
 

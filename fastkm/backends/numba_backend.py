@@ -7,14 +7,14 @@ reduced once at the end. No ``n_samples x n_clusters`` matrix is ever made:
 the only distance storage is one ``block_rows x n_clusters`` scratch block
 per thread, which stays in cache.
 
-Two ways to fill a block of distances, chosen by ``n_features * n_clusters``:
+Two ways to fill a block of distances, chosen by ``n_features``:
 
-* **direct** (small ``d*K``): ``sum_j (x_j - c_kj)^2`` on a block of rows
+* **direct** (few features): ``sum_j (x_j - c_kj)^2`` on a block of rows
   transposed a feature at a time, so every loop runs over contiguous rows at
   full SIMD width however small ``d`` and ``K`` are. The winner's distance is
   this sum itself (direct differences carry no cancellation), and the sums are
   accumulated a feature at a time from the transposed block too.
-* **gemm** (large ``d*K``): ``|c|^2 - 2 x.c`` straight from one BLAS GEMM per
+* **gemm** (more features): ``|c|^2 - 2 x.c`` straight from one BLAS GEMM per
   block of centred rows (single-threaded inside each of our threads, so BLAS
   and Numba never oversubscribe the cores), argmin'ed while the block is hot
   with a vectorised two-pass argmin (minimum, then first index holding it).
@@ -41,9 +41,12 @@ __all__ = ["NumbaBackend", "describe", "unavailable_reason", "warmup"]
 
 logger = logging.getLogger("fastkm")
 
-#: Above this ``n_features * n_clusters`` the GEMM strategy is used (measured:
-#: see benchmarks/results/ and CONTRIBUTING.md; below it the direct loop wins).
-GEMM_THRESHOLD = int(os.environ.get("FASTKM_NUMBA_GEMM_THRESHOLD", "256"))
+#: Up to this many features the direct strategy is used, above it GEMM. Measured
+#: (``python -m fastkm.bench --sweep``, benchmarks/results/): direct wins at every
+#: K up to 128 for d <= 4 (by 1.3-3x) and loses at every K for d >= 16; d = 8 is
+#: a toss-up within 15%. The crossover follows d, not d*K: a BLAS product with
+#: an inner dimension of a few features wastes most of its work.
+DIRECT_MAX_FEATURES = int(os.environ.get("FASTKM_NUMBA_DIRECT_MAX_FEATURES", "4"))
 
 #: Bytes of one thread's distance block (``block_rows * n_clusters`` entries)
 #: at most, and its rows at most: 512 rows beat 1024 by ~12% at grid point B
@@ -340,8 +343,8 @@ class NumbaBackend(HostArrays):
         Threads to use; default: all Numba threads (``NUMBA_NUM_THREADS``,
         which defaults to the number of cores).
     strategy : {"auto", "direct", "gemm"}
-        How distances are computed; ``"auto"`` picks by ``n_features *
-        n_clusters`` against :data:`GEMM_THRESHOLD`.
+        How distances are computed; ``"auto"`` takes ``"direct"`` up to
+        :data:`DIRECT_MAX_FEATURES` features, ``"gemm"`` above.
 
     Examples
     --------
@@ -424,7 +427,7 @@ class NumbaBackend(HostArrays):
         """Whether a problem of this shape takes the GEMM strategy."""
         if self.strategy != "auto":
             return self.strategy == "gemm"
-        return n_features * n_clusters > GEMM_THRESHOLD
+        return n_features > DIRECT_MAX_FEATURES
 
     def _run(self, X, centroids, weight, labels, sq_dist, *, accumulate):
         n_samples, n_features = X.shape
