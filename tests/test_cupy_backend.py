@@ -86,3 +86,16 @@ def test_kmeans_plus_plus_on_the_device_matches_the_cpu(cp):
     gpu = fastkm.kmeans(cp.asarray(X), 12, random_state=3, backend="cupy")
     np.testing.assert_array_equal(cp.asnumpy(gpu.labels), cpu.labels)
     np.testing.assert_allclose(float(gpu.inertia), cpu.inertia, rtol=1e-10)
+
+
+@pytest.mark.parametrize("point", ["A", "B", "C", "D"])
+def test_grid_point_step_agrees_with_the_reference(cp, point):
+    """The benchmark grid at full size: one step of each kernel path meets the agreement policy."""
+    from fastkm.bench import GRID, grid_data
+    from fastkm.testing import assert_step_agrees
+
+    X, centroids = grid_data(GRID[point])
+    reference = fastkm.get_backend("numpy").assign_accumulate(X, centroids, None)
+    for strategy in ("auto", "gemm"):
+        step = fastkm.get_backend("cupy", strategy=strategy).assign_accumulate(cp.asarray(X), cp.asarray(centroids), None)
+        assert_step_agrees(X, centroids, reference, step)
