@@ -87,11 +87,17 @@ def near_tie_mask(X: Any, centroids: Any, dtype: Any = None) -> np.ndarray:
     dtype = np.dtype(dtype or to_numpy(X).dtype)
     if len(C64) < 2:
         return np.zeros(len(X64), dtype=bool)
-    sq_dist = ((X64[:, None, :] - C64[None, :, :]) ** 2).sum(axis=2)
-    two_nearest = np.partition(sq_dist, 1, axis=1)[:, :2]
     origin = C64.mean(axis=0)
-    scale = ((X64 - origin) ** 2).sum(axis=1) + ((C64 - origin) ** 2).sum(axis=1).max()
-    return two_nearest[:, 1] - two_nearest[:, 0] <= TOLERANCES[dtype].near_tie_rtol * scale
+    farthest_centroid = ((C64 - origin) ** 2).sum(axis=1).max()
+    mask = np.empty(len(X64), dtype=bool)
+    rows = max(1, (1 << 22) // (len(C64) * X64.shape[1]))  # exact differences, a block of rows at a time
+    for start in range(0, len(X64), rows):
+        block = X64[start : start + rows]
+        sq_dist = ((block[:, None, :] - C64[None, :, :]) ** 2).sum(axis=2)
+        two_nearest = np.partition(sq_dist, 1, axis=1)[:, :2]
+        scale = ((block - origin) ** 2).sum(axis=1) + farthest_centroid
+        mask[start : start + rows] = two_nearest[:, 1] - two_nearest[:, 0] <= TOLERANCES[dtype].near_tie_rtol * scale
+    return mask
 
 
 def assert_step_agrees(X: Any, centroids: Any, reference: Any, candidate: Any) -> None:

@@ -47,3 +47,49 @@ def test_uniform_board():
 def test_bad_board_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gaussian_board(**kwargs)
+
+
+def test_write_board_is_deterministic_and_labels_match(tmp_path):
+    from fastkm.datasets import write_board
+
+    first = write_board(tmp_path / "a.npy", 5000, 3, 4, random_state=1, labels_path=tmp_path / "a_labels.npy")
+    second = write_board(tmp_path / "b.npy", 5000, 3, 4, random_state=1)
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    assert np.bincount(first.labels).tolist() == [1667, 1667, 1666]
+    assert first.X.shape == (5000, 4) and np.abs(first.X).max() < 1
+    # each blob's points sit around its own centre
+    for blob in range(3):
+        assert np.linalg.norm(first.X[first.labels == blob].mean(axis=0) - first.centers[blob]) < 0.5
+    third = write_board(tmp_path / "c.npy", 5000, 3, 4, random_state=2)
+    assert not np.array_equal(np.asarray(third.X), np.asarray(second.X))
+
+
+def test_write_board_uniform_and_errors(tmp_path):
+    from fastkm.datasets import write_board
+
+    board = write_board(tmp_path / "u.npy", 1000, None, 3, random_state=0, dtype=np.float64)
+    assert board.X.dtype == np.float64 and board.centers.shape == (0, 3) and board.labels.size == 0
+    assert -1 <= board.X.min() and board.X.max() <= 1
+    with pytest.raises(ValueError, match="must end in .npy"):
+        write_board(tmp_path / "x.csv", 10, 2)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        write_board(tmp_path / "x.npy", 10, 2, dtype=np.int64)
+    with pytest.raises(TypeError, match="random_state must be an int or None"):
+        write_board(tmp_path / "x.npy", 10, 2, random_state=np.random.default_rng(0))
+
+
+def test_write_board_holds_one_chunk_not_the_data(tmp_path):
+    """A 192 MB file is written with a fraction of that in memory (tracemalloc sees NumPy's buffers)."""
+    import tracemalloc
+
+    from fastkm.datasets import write_board
+
+    tracemalloc.start()
+    try:
+        board = write_board(tmp_path / "big.npy", 1_500_000, 5, 32, random_state=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = board.X.nbytes
+    assert size == 1_500_000 * 32 * 4
+    assert peak < size / 2, f"peak {peak / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB file"

@@ -8,7 +8,7 @@ The hot step takes one of two paths, chosen by ``n_features * n_clusters``:
   centroid by direct differences, picks the nearest (ties: lowest index),
   writes the label, and adds the point to block-local float64 sums and counts
   in shared memory, which go to global memory once per block.
-* **scores** (larger ``d*K``): rows in chunks sized from free device memory;
+* **scores** (larger ``d*K``): rows in chunks of at most 256 MiB of scores;
   per chunk one cuBLAS GEMM of the centred rows against ``-2 (c - o)`` (``o``
   the centroids' mean), then one kernel adds ``|c - o|^2`` (giving the
   distance less ``|x - o|^2``), finds each row's minimum (a warp per row),
@@ -24,6 +24,12 @@ count. The kernels are in ``cuda/kmeans.cu``, compiled by NVRTC through
 ``cupy.RawModule`` on first use (cached by CuPy on disk afterwards).
 
 CuPy is imported only when this backend is used, never by ``import fastkm``.
+
+Two things CuPy decides for us: NVRTC compiles with ``-ftz=true``, so float32
+squared differences below ~1e-38 flush to zero (data scaled that small tie
+on the GPU where the CPU still separates them; rescale such data); and
+``CUPY_TF32=1`` in the environment makes cuBLAS round float32 products to
+TF32 (~1e-3 relative), beyond the agreement policy: the backend warns then.
 """
 
 from __future__ import annotations
@@ -47,13 +53,15 @@ logger = logging.getLogger("fastkm")
 SOURCE = Path(__file__).with_name("cuda") / "kmeans.cu"
 
 #: Largest ``n_features * n_clusters`` for the fused kernel (above it: cuBLAS + argmin).
+#: Not yet measured on a GPU (the GPU record issue tunes it).
 FUSED_MAX_DK = int(os.environ.get("FASTKM_CUPY_FUSED_MAX_DK", "2048"))
 
 #: Register tiles of the fused kernel: a point's features live in ``DMAX >= d`` registers.
 _FUSED_DMAX = (4, 16, 32)
 _BLOCK = 256  # threads per block (FASTKM_BLOCK in the source)
 _MAX_CANDIDATES = 32  # FASTKM_MAX_CANDIDATES in the source
-_SHARED_LIMIT = 48 * 1024  # dynamic shared memory available without opting in
+_CHUNK_BYTES = 256 * 2**20  # scores + centred rows of one cuBLAS chunk
+_SHARED_LIMIT = 48 * 1024 - 1024  # dynamic shared memory without opting in, less the kernels' static arrays
 _TYPE_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 #: Every kernel instantiation, as NVRTC name expressions (also compiled by nvcc in the tests).
@@ -81,6 +89,13 @@ def unavailable_reason() -> str | None:
         return f"no usable CUDA device ({exc}); the CPU backends (numba, numpy) run instead"
     if n_devices == 0:
         return "no CUDA device found; the CPU backends (numba, numpy) run instead"
+    try:
+        cupy.cuda.nvrtc.getVersion()
+    except Exception as exc:  # the kernels are compiled at run time: NVRTC must load
+        return (
+            f"CUDA's run-time compiler NVRTC cannot be loaded ({exc}); install the CUDA toolkit or "
+            "pip install 'cupy-cuda13x[ctk]' / 'cupy-cuda12x[ctk]'"
+        )
     return None
 
 
@@ -88,6 +103,13 @@ def describe() -> str:
     """One line on the GPU this backend runs on."""
     import cupy
 
+    try:
+        return _describe(cupy)
+    except Exception as exc:  # a busy or exclusive device: still usable later, say so
+        return f"CuPy {cupy.__version__}, device details unavailable ({type(exc).__name__}: {exc})"
+
+
+def _describe(cupy) -> str:
     device = cupy.cuda.Device()
     properties = cupy.cuda.runtime.getDeviceProperties(device.id)
     name = properties["name"].decode() if isinstance(properties["name"], bytes) else properties["name"]
@@ -111,6 +133,12 @@ def _module(device_id: int):
     return module
 
 
+@functools.lru_cache(maxsize=None)
+def _function(device_id: int, name: str):
+    """One kernel (a name expression of :data:`KERNELS`), looked up once."""
+    return _module(device_id).get_function(name)
+
+
 class CupyBackend:
     """CuPy implementation of the backend contract (one NVIDIA GPU).
 
@@ -124,8 +152,8 @@ class CupyBackend:
         (``d <= 32`` and the centroids fit in shared memory); ``"gemm"`` always
         takes cuBLAS + argmin.
     chunk_rows : int, optional
-        Rows per cuBLAS chunk on the GEMM path; default: sized from free
-        device memory.
+        Rows per cuBLAS chunk on the GEMM path; default: as many as fit in
+        256 MiB of scores.
 
     Examples
     --------
@@ -159,6 +187,11 @@ class CupyBackend:
         self.device = cupy.cuda.Device().id if device is None else int(device)
         self._cupy = cupy
         self._sms = cupy.cuda.runtime.getDeviceProperties(self.device)["multiProcessorCount"]
+        if os.environ.get("CUPY_TF32") == "1":
+            logger.warning(
+                "CUPY_TF32=1: cuBLAS rounds float32 products to TF32 on the GEMM path, so labels may differ "
+                "from the CPU's beyond float32 near-ties; unset it, or use float64 data, for exact agreement"
+            )
 
     def __repr__(self) -> str:
         return f"CupyBackend(device={self.device}, strategy={self.strategy!r}, chunk_rows={self.chunk_rows!r})"
@@ -180,7 +213,7 @@ class CupyBackend:
     def assign(self, X, centroids):
         cp = self._cupy
         with cp.cuda.Device(self.device):
-            labels = cp.empty(X.shape[0], dtype=np.int32)
+            labels = cp.full(X.shape[0], -1, dtype=np.int32)
             sq_dist = cp.empty(X.shape[0], dtype=np.float64)
             self._step(X, centroids, None, labels, sq_dist, accumulate=False)
         return labels, sq_dist
@@ -190,6 +223,8 @@ class CupyBackend:
         with cp.cuda.Device(self.device):
             if labels is None:
                 labels = cp.full(X.shape[0], -1, dtype=np.int32)
+            elif not (isinstance(labels, cp.ndarray) and labels.dtype == np.int32 and labels.flags.c_contiguous):
+                raise TypeError("labels must be a C-contiguous int32 CuPy array (the buffer is written in place)")
             sums, counts, inertia, changed = self._step(X, centroids, sample_weight, labels, None, accumulate=True)
         return StepResult(labels, sums, counts, inertia.reshape(()), changed.astype(np.int64).reshape(()))
 
@@ -218,7 +253,8 @@ class CupyBackend:
             n_samples, n_features = X.shape
             weight, weighted = self._weight(sample_weight, X.dtype)
             # (the kernels read closest as X's type; another dtype is worked on in a copy, written back)
-            closest = closest_sq_dist if closest_sq_dist.dtype == X.dtype else closest_sq_dist.astype(X.dtype)
+            in_place = closest_sq_dist.dtype == X.dtype and closest_sq_dist.flags.c_contiguous
+            closest = closest_sq_dist if in_place else cp.ascontiguousarray(closest_sq_dist, dtype=X.dtype)
             potentials = cp.zeros(len(candidates), dtype=np.float64)
             for first in range(0, len(candidates), _MAX_CANDIDATES):
                 group = candidates[first : first + _MAX_CANDIDATES]
@@ -248,7 +284,7 @@ class CupyBackend:
         return self._cupy.ascontiguousarray(sample_weight, dtype=dtype), 1
 
     def _launch(self, kernel: str, X, args: tuple, n_items: int, *, shared_mem: int = 0, suffix: str = "") -> None:
-        function = _module(self.device).get_function(f"{kernel}<{_TYPE_NAMES[X.dtype]}{suffix}>")
+        function = _function(self.device, f"{kernel}<{_TYPE_NAMES[X.dtype]}{suffix}>")
         blocks = max(1, min(math.ceil(n_items / _BLOCK), 8 * self._sms))
         function((blocks,), (_BLOCK,), args, shared_mem=shared_mem)
 
@@ -296,13 +332,16 @@ class CupyBackend:
         return sums, counts, inertia, changed
 
     def _chunk_rows(self, n_samples: int, n_features: int, n_clusters: int, itemsize: int) -> int:
-        """Rows per cuBLAS chunk: the scores and centred rows of a chunk use at most a quarter of free memory."""
+        """Rows per cuBLAS chunk: scores and centred rows of at most :data:`_CHUNK_BYTES`.
+
+        Fixed, not read from free memory: the same shape always gives the same
+        chunks, so ``assign`` and ``assign_accumulate`` (fit and predict) see
+        the same GEMMs and pick the same labels even at near-ties.
+        """
         if self.chunk_rows is not None:
             return min(self.chunk_rows, n_samples)
-        cp = self._cupy
-        free = cp.cuda.Device(self.device).mem_info[0] + cp.get_default_memory_pool().free_bytes()
         per_row = (n_clusters + n_features) * itemsize
-        return int(max(1, min(n_samples, max(1024, free // 4 // per_row), 2**31 // max(n_clusters, 1))))
+        return int(max(1, min(n_samples, max(1024, _CHUNK_BYTES // per_row))))
 
 
 BACKEND = CupyBackend
