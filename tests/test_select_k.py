@@ -1,0 +1,84 @@
+"""Choosing K: each method finds the K of well-separated boards; the gap statistic says 1 on uniform data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastkm.datasets import gaussian_board, uniform_board
+from fastkm.select_k import METHODS, select_k
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("true_k, seed", [(3, 0), (5, 1)])
+def test_each_method_recovers_the_number_of_blobs(method, true_k, seed):
+    board = gaussian_board(1500, true_k, spread=(0.03, 0.06), random_state=seed)
+    result = select_k(board.X, range(1, 9), method=method, random_state=0)
+    assert result.best_k == true_k, f"{method}: scores {np.round(result.scores, 3).tolist()}"
+    assert result.k_values == tuple(range(1, 9)) and result.scores.shape == (8,)
+    # the data's own inertia: the last big drop is at the true K
+    assert result.inertia[true_k - 1] < 0.2 * result.inertia[true_k - 2]
+    assert result.inertia[true_k] > 0.5 * result.inertia[true_k - 1]
+
+
+@pytest.mark.parametrize("reference", ["box", "pca"])
+def test_gap_statistic_says_one_on_uniform_data(reference):
+    """No structure, K = 1: always in 5-D; in 2-D (where a uniform square is the reference itself)
+    the rule's error bar lets a few data sets through, as the paper's own null simulations show."""
+    def chosen(n_features, seed):
+        X = uniform_board(1000, n_features, random_state=seed)
+        return select_k(X, range(1, 7), method="gap", reference=reference, random_state=100 + seed).best_k
+
+    assert [chosen(5, seed) for seed in range(5)] == [1] * 5
+    assert sum(chosen(2, seed) == 1 for seed in range(10)) >= 8
+
+
+def test_gap_statistic_details():
+    board = gaussian_board(800, 3, spread=(0.03, 0.05), random_state=4)
+    result = select_k(board.X, range(1, 6), method="gap", n_refs=4, random_state=0)
+    assert result.errors.shape == (5,) and np.all(result.errors >= 0)
+    k = result.best_k
+    gap = dict(zip(result.k_values, result.scores))
+    err = dict(zip(result.k_values, result.errors))
+    assert gap[k] >= gap[k + 1] - err[k + 1]  # the rule holds at the chosen K
+    assert all(gap[j] < gap[j + 1] - err[j + 1] for j in range(1, k))  # and at no smaller K
+
+
+def test_callback_counts_every_fit():
+    X = uniform_board(300, 2, random_state=0)
+    seen = []
+    select_k(X, range(1, 4), method="gap", n_refs=2, random_state=0, callback=lambda done, total, k: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] == len(seen) == (3 + 1) * (1 + 2)  # K = 1..4 (4 for the rule), data + 2 refs
+
+
+def test_result_plot():
+    matplotlib = pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    matplotlib.use("Agg")
+    board = gaussian_board(600, 3, spread=(0.03, 0.05), random_state=4)
+    ax = select_k(board.X, range(1, 6), method="silhouette", random_state=0).plot()
+    assert ax.get_title() == "silhouette: K = 3"
+    matplotlib.pyplot.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(method="bic"), ValueError, "method must be one of"),
+        (dict(k_range=[1, 3, 4]), ValueError, "consecutive increasing"),
+        (dict(k_range=[]), ValueError, "k_range is empty"),
+        (dict(k_range="abc"), TypeError, "iterable of integers"),
+        (dict(k_range=range(1, 500)), ValueError, "cannot exceed N"),
+        (dict(n_refs=0), ValueError, "n_refs must be an integer >= 1"),
+        (dict(reference="sphere"), ValueError, "reference must be 'box' or 'pca'"),
+        (dict(method="elbow", k_range=range(1, 3)), ValueError, "at least 3 values of K"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    X = uniform_board(100, 2, random_state=0)
+    with pytest.raises(error, match=match):
+        select_k(X, **{"k_range": range(1, 5), **kwargs})
+
+
+def test_f_of_k_needs_two_features():
+    with pytest.raises(ValueError, match="at least 2 features"):
+        select_k(uniform_board(100, 1, random_state=0), range(1, 4), method="fK")
