@@ -439,6 +439,33 @@ def run_grid(
     return rows
 
 
+def plot_grid(rows: list[dict], path: str | Path) -> None:
+    """Bar chart of :func:`run_grid`'s rows: ms per iteration by point and implementation, floor marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = list(dict.fromkeys(row["point"] for row in rows))
+    implementations = list(dict.fromkeys(row["implementation"] for row in rows))
+    width = 0.8 / max(len(implementations), 1)
+    figure, ax = plt.subplots(figsize=(2.2 + 1.6 * len(points), 4.5), layout="constrained")
+    for j, implementation in enumerate(implementations):
+        times = [next((r["ms_per_iteration"] for r in rows if r["point"] == p and r["implementation"] == implementation),
+                      np.nan) for p in points]  # fmt: skip
+        ax.bar(np.arange(len(points)) + (j - (len(implementations) - 1) / 2) * width, times, width, label=implementation)
+    floors = [next(r["floor"]["floor_ms"] for r in rows if r["point"] == p) for p in points]
+    ax.scatter(np.arange(len(points)), floors, marker="_", s=2000, color="black", zorder=3, label="floor")
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(points)), [f"{p}\n" + "N={n_samples_run:,} d={n_features} K={n_clusters}".format(
+        **next(r for r in rows if r["point"] == p)) for p in points], fontsize=8)  # fmt: skip
+    ax.set_ylabel("ms per Lloyd iteration (log)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 # -- whole default fits, memory, strategy threshold -----------------------------------------
 def full_fit(
     shapes: list[tuple[int, int, int]], *, seeds: tuple[int, ...] = (0, 1, 2), echo: Callable[[str], Any] = print
@@ -559,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the GPU: fastkm-cupy against the PyTorch and CuPy baselines, N x 10 "
                              "unless --scale is given, floors measured on the device")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the record here")
+    parser.add_argument("--plot", type=Path, help="draw the per-iteration times into this PNG")
     args = parser.parse_args(argv)
 
     record: dict[str, Any] = {"machine": machine_info()}
@@ -579,6 +607,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(record["peak_rss"]))
     if args.sweep:
         record["strategy_sweep"] = strategy_sweep()
+    if args.plot:
+        plot_grid(record["grid"], args.plot)
+        print(f"wrote {args.plot}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=1))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from fastkm.cli import main
+from fastkm.datasets import gaussian_board
 
 
 def run(*args):
@@ -18,8 +21,8 @@ def run(*args):
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
-def test_demo_runs_and_prints_a_summary():
-    result = run("demo", "--n-samples", "20000", "--n-clusters", "5", "--backend", "numpy")
+def test_demo_runs_and_prints_a_summary(tmp_path):
+    result = run("demo", "--n-samples", "20000", "--n-clusters", "5", "--backend", "numpy", "--no-pictures")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Gaussian board, 20,000 points, d=2, K=5" in out
@@ -32,9 +35,87 @@ def test_demo_runs_and_prints_a_summary():
 
 
 def test_demo_in_higher_dimension():
-    result = CliRunner().invoke(main, ["demo", "-n", "3000", "-k", "3", "-d", "5", "--backend", "numpy"])
+    result = CliRunner().invoke(main, ["demo", "-n", "3000", "-k", "3", "-d", "5", "--backend", "numpy", "--no-pictures"])
     assert result.exit_code == 0, result.output
     assert "d=5, K=3" in result.output and ", ...)" in result.output
+
+
+def test_demo_writes_the_picture_and_the_animation(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install 'fastkm[plot]')")
+    from PIL import Image
+
+    result = run("demo", "-n", "5000", "-k", "4", "--out", str(tmp_path / "pictures"))
+    assert result.returncode == 0, result.stderr
+    png, gif = tmp_path / "pictures" / "fastkm-demo.png", tmp_path / "pictures" / "fastkm-demo.gif"
+    assert f"wrote {png}" in result.stdout
+    picture = np.asarray(Image.open(png).convert("RGB"))
+    assert picture.shape[1] > 1000 and (picture.min(axis=2) < 200).mean() > 0.05  # three panels, drawn on
+    animation = Image.open(gif)
+    assert animation.n_frames >= 3
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory):
+    """One data set (3 separated blobs) in every format the CLI reads."""
+    folder = tmp_path_factory.mktemp("data")
+    board = gaussian_board(600, 3, spread=(0.03, 0.05), random_state=0)
+    np.save(folder / "X.npy", board.X)
+    np.savez(folder / "X.npz", X=board.X, other=np.zeros(3))
+    ids = [f"s{i:04d}" for i in range(len(board.X))]
+    with open(folder / "X.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample", "x", "y"])
+        writer.writerows([name, *row] for name, row in zip(ids, board.X.tolist()))
+    with open(folder / "X.tsv", "w") as handle:
+        handle.writelines("\t".join(map(str, row)) + "\n" for row in board.X.tolist())
+    return folder, board
+
+
+@pytest.mark.parametrize("name", ["X.npy", "X.npz", "X.csv", "X.tsv"])
+def test_fit_reads_every_format_and_finds_the_blobs(tmp_path, data_files, name):
+    folder, board = data_files
+    extra = ["--id-column", "sample"] if name == "X.csv" else []
+    out, labels_csv = tmp_path / "fit.npz", tmp_path / "labels.csv"
+    result = run("fit", str(folder / name), "-k", "3", "--seed", "0", "-o", str(out), "--labels-csv", str(labels_csv), *extra)
+    assert result.returncode == 0, result.stderr
+    assert "600 points, 2 features, K=3" in result.stdout and "converged" in result.stdout
+    saved = np.load(out)
+    assert saved["centroids"].shape == (3, 2) and saved["labels"].shape == (600,)
+    # every true blob is one cluster
+    pairs = {(t, f) for t, f in zip(board.labels.tolist(), saved["labels"].tolist())}
+    assert len(pairs) == 3
+    with open(labels_csv, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == (["sample", "label"] if name == "X.csv" else ["row", "label"])
+    assert rows[1][0] == ("s0000" if name == "X.csv" else "0") and len(rows) == 601
+    assert [int(row[1]) for row in rows[1:]] == saved["labels"].tolist()
+
+
+def test_fit_draws_a_plot(tmp_path, data_files):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    folder, _ = data_files
+    result = CliRunner().invoke(main, ["fit", str(folder / "X.npy"), "-k", "3", "--plot", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c.png").stat().st_size > 5000
+
+
+def test_select_k_finds_three(tmp_path, data_files):
+    folder, _ = data_files
+    result = run("select-k", str(folder / "X.npy"), "--k", "1..6", "--method", "gap", "--n-refs", "5", "--seed", "0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("best K: 3")
+    assert sum(line.rstrip().endswith("<-") for line in result.stdout.splitlines()) == 1
+
+
+def test_bench_runs_the_shared_harness(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run("bench", "--grid", "A", "--scale", "0.002", "--backends", "numpy", "--peers", "", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "floors: SGEMM" in result.stdout and "A     numpy" in result.stdout
+    import json
+
+    record = json.loads(out.read_text())
+    assert record["grid"][0]["implementation"] == "numpy" and record["grid"][0]["n_samples_run"] == 4000
 
 
 def test_info_lists_every_backend():
@@ -50,14 +131,51 @@ def test_info_lists_every_backend():
         (["demo", "-n", "3", "-k", "5"], "n_samples=3 should be >= n_clusters=5"),
         (["demo", "-k", "0"], "0 is not in the range"),
         (["demo", "--backend", "tpu"], "Invalid value for '--backend'"),
-        (["fit"], "No such command"),
+        (["fitt"], "No such command"),
+        (["fit", "missing.npy", "-k", "2"], "missing.npy: no such file"),
+        (["fit", "{folder}/X.npy", "-k", "601"], "should be >= n_clusters=601"),
+        (["fit", "{folder}/X.npy", "-k", "2", "--n-init", "many"], "--n-init: expected an integer"),
+        (["fit", "{folder}/X.npy", "-k", "2", "-o", "out.txt"], "must end in .npz"),
+        (["fit", "{folder}/X.npz", "-k", "2", "--key", "Y"], "no array named 'Y'"),
+        (["fit", "{folder}/X.csv", "-k", "2"], "could not convert"),
+        (["fit", "{folder}/X.csv", "-k", "2", "--id-column", "name"], "no column named 'name'"),
+        (["fit", "{folder}/X.npy", "-k", "2", "--id-column", "0"], "id columns are for text and parquet files"),
+        (["fit", "{folder}/bad.json", "-k", "2"], "unknown file type '.json'"),
+        (["select-k", "{folder}/X.npy", "--k", "3..1"], "k_range is empty"),
+        (["select-k", "{folder}/X.npy", "--k", "a..b"], "--k: expected an integer"),
+        (["bench", "--grid", "Z"], "unknown point(s) Z"),
+        (["bench", "--peers", "cuml"], "unknown implementation(s) cuml"),
     ],
 )
-def test_errors_exit_2_with_one_line_and_no_traceback(args, message):
-    result = run(*args)
-    assert result.returncode == 2
+def test_errors_exit_2_with_one_line_and_no_traceback(args, message, data_files):
+    folder, _ = data_files
+    (folder / "bad.json").write_text("{}")
+    result = run(*(arg.format(folder=folder) for arg in args))
+    assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("Error")]) == 1
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    import io
+
+    from fastkm.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    with ProgressBar("fit", 10, stream=screen) as bar:
+        for i in range(1, 4):
+            bar.update(i, inertia=100.0 / i)
+    text = screen.getvalue()
+    assert text.startswith("\rfit [") and "3/10" in text and "inertia=33.3333" in text and text.endswith("\n")
+    quiet = Terminal()
+    with ProgressBar("fit", 10, stream=quiet, enabled=False) as bar:
+        bar.update(1)
+    assert quiet.getvalue() == ""
 
 
 def test_unavailable_backend_is_a_clean_error():
