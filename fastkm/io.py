@@ -141,7 +141,7 @@ def _read_parquet(path: Path, id_column: str | int | None) -> tuple[np.ndarray, 
         if name not in frame.columns:
             raise ValueError(f"{path}: no column named {name!r}; the columns are {', '.join(map(str, frame.columns))}")
         ids = frame.pop(name).to_numpy()
-    bad = [str(c) for c, dtype in frame.dtypes.items() if not (np.issubdtype(dtype, np.number) or dtype == bool)]
+    bad = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     if bad:
         raise ValueError(f"{path}: non-numeric columns {', '.join(bad)}; name an id column with --id-column or drop them")
     return _check_matrix(frame.to_numpy(dtype=np.float64), path), ids

@@ -195,3 +195,18 @@ def test_version():
 
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_fit_reads_parquet_with_an_id_column(tmp_path, data_files):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install 'fastkm[parquet]')")
+    pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastkm[parquet]')")
+    folder, board = data_files
+    frame = pd.DataFrame({"name": [f"p{i}" for i in range(600)], "x": board.X[:, 0], "y": board.X[:, 1]})
+    frame.to_parquet(tmp_path / "X.parquet")
+    labels_csv = tmp_path / "labels.csv"
+    result = run("fit", str(tmp_path / "X.parquet"), "-k", "3", "--id-column", "name", "--labels-csv", str(labels_csv))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(open(labels_csv, newline="")))
+    assert rows[0] == ["name", "label"] and rows[1][0] == "p0" and len(rows) == 601
+    bad = run("fit", str(tmp_path / "X.parquet"), "-k", "3")
+    assert bad.returncode == 2 and "non-numeric columns name" in bad.stderr
