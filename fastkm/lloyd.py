@@ -256,8 +256,17 @@ def lloyd(
     for n_iter in range(1, max_iter + 1):
         step = backend.assign_accumulate(X, centroids, sample_weight, labels)
         history.append(step.inertia)
-        new_centroids = _update_centroids(X, centroids, sample_weight, step, backend)
-        shift = xp.sum((new_centroids.astype(np.float64) - centroids.astype(np.float64)) ** 2)
+        new_centroids = _cluster_means(X, centroids, step.sums, step.counts, xp)
+        shift = _squared_shift(new_centroids, centroids, xp)
+        # the one host sync per iteration: three flags in one transfer
+        has_empty, unchanged, small_shift = (
+            bool(flag) for flag in xp.stack([(step.counts == 0).any(), step.n_changed == 0, shift <= tol_abs]).tolist()
+        )
+        if has_empty:  # rare: relocate, then judge the relocated centroids
+            sums, counts = _relocate_empty_clusters(X, centroids, sample_weight, step, backend)
+            new_centroids = _cluster_means(X, centroids, sums, counts, xp)
+            shift = _squared_shift(new_centroids, centroids, xp)
+            small_shift = bool(shift <= tol_abs)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "iteration %d: inertia %.9g, %d labels changed, centroid shift %.3g",
@@ -266,9 +275,9 @@ def lloyd(
         if callback is not None:
             callback(LloydIteration(n_iter, centroids, labels.copy(), float(step.inertia), new_centroids))
 
-        if bool((step.n_changed == 0) | (shift <= tol_abs)):  # the one host sync per iteration
+        if unchanged or small_shift:
             converged = True
-            strict = bool(step.n_changed == 0)
+            strict = unchanged
             break
         centroids = new_centroids
 
@@ -316,15 +325,16 @@ def _same_partition(labels: Any, other: Any, n_clusters: int, xp: Any) -> bool:
     return True
 
 
-def _update_centroids(X: Any, centroids: Any, sample_weight: Any, step: Any, backend: Backend) -> Any:
-    """Cluster means in X's dtype; empty clusters relocated, unrelocatable ones kept."""
-    xp = backend.xp
-    sums, counts = step.sums, step.counts
-    if bool((counts == 0).any()):
-        sums, counts = _relocate_empty_clusters(X, centroids, sample_weight, step, backend)
+def _cluster_means(X: Any, centroids: Any, sums: Any, counts: Any, xp: Any) -> Any:
+    """Cluster means in X's dtype; a cluster with no weight keeps its centroid."""
     nonempty = counts > 0
     means = sums / xp.where(nonempty, counts, 1.0)[:, None]
     return xp.where(nonempty[:, None], means, centroids).astype(X.dtype)
+
+
+def _squared_shift(new_centroids: Any, centroids: Any, xp: Any) -> Any:
+    """Total squared movement of the centroids, in float64 (0-d array: no host sync)."""
+    return xp.sum((new_centroids.astype(np.float64) - centroids.astype(np.float64)) ** 2)
 
 
 def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: Any, backend: Backend):
