@@ -162,7 +162,8 @@ def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarra
             return xp.ones(rows.stop - rows.start)
         return parts[0] if len(parts) == 1 else parts[0] * parts[1]
 
-    block_totals = np.array([float(mass(rows).sum()) for rows in blocks])
+    # (stacked, then one transfer: on a GPU a float() per block would wait on the device each time)
+    block_totals = np.array(xp.stack([mass(rows).sum() for rows in blocks]).tolist(), dtype=np.float64)
     if not block_totals.any() and factor is not None:
         # weight * D^2 is zero everywhere (every point sits on a centre): fall back to the weight
         return _weighted_draw(n_samples, weight, None, uniforms, xp)
