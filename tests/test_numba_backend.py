@@ -104,3 +104,22 @@ def test_warmup_compiles_every_kernel():
     for kernel in (numba_backend._assign_kernel, numba_backend._seeding_potentials, numba_backend._pairwise_kernel):
         assert len(kernel.signatures) >= 2  # float32 and float64
     assert fastkm.warmup() >= 0
+
+
+@pytest.mark.parametrize("strategy", ["direct", "gemm"])
+def test_rows_sorted_by_cluster_sum_like_shuffled_rows(strategy):
+    """Rows in cluster order (as data are often generated or stored) go round the interleaved sums."""
+    from fastkm.backends.numpy_backend import NumpyBackend
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((20_000, 3 if strategy == "direct" else 12))
+    centroids = X[:6].copy()
+    labels, _ = NumpyBackend().assign(X, centroids)
+    ordered = np.ascontiguousarray(X[np.argsort(labels, kind="stable")])
+    weight = rng.uniform(0.5, 2.0, len(X))
+    for w in (None, weight):
+        expected = NumpyBackend().assign_accumulate(ordered, centroids, w)
+        got = NumbaBackend(strategy=strategy).assign_accumulate(ordered, centroids, w)
+        np.testing.assert_array_equal(got.labels, expected.labels)
+        np.testing.assert_allclose(got.sums, expected.sums, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(got.counts, expected.counts, rtol=1e-12)

@@ -54,6 +54,9 @@ DIRECT_MAX_FEATURES = int(os.environ.get("FASTKM_NUMBA_DIRECT_MAX_FEATURES", "4"
 _BLOCK_BYTES = 4 * 2**20
 _MAX_BLOCK_ROWS = 512
 
+#: Interleaved copies of a thread's sums (a power of two; see _assign_kernel).
+_LANES = 4
+
 
 def unavailable_reason() -> str | None:
     """Besides Numba (imported above): SciPy's BLAS for large d*K, threadpoolctl to tame it."""
@@ -218,9 +221,14 @@ def _assign_kernel(
         row_best = np.empty(direct_rows, dtype=X.dtype)
         nearest = np.empty(block_rows, dtype=labels.dtype)
         nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
+        # Private sums. Consecutive rows of one cluster (data sorted or generated
+        # cluster by cluster) would chain every add on the one before through
+        # memory; rows go round _LANES copies instead, summed at the end.
+        lane_stride = n_clusters if accumulate else 0
+        lane_mask = _LANES - 1
         local_sums = np.zeros((n_clusters if accumulate else 0, n_features), dtype=np.float64)
-        local_counts = np.zeros(n_clusters if accumulate else 0, dtype=np.float64)
-        local_sums_t = np.zeros((n_features, n_clusters if accumulate else 0), dtype=np.float64)
+        local_counts = np.zeros(_LANES * lane_stride, dtype=np.float64)
+        local_sums_t = np.zeros((n_features, 0 if use_gemm else _LANES * lane_stride), dtype=np.float64)
         inertia = 0.0
         changed = 0
         for start in range(first, last, block_rows):
@@ -258,21 +266,25 @@ def _assign_kernel(
                     sums_k = local_sums[nearest[r]]
                     for j in range(n_features):
                         sums_k[j] += w * X[start + r, j]
-            else:  # a feature at a time, from the transposed rows
+            else:  # a feature at a time, from the transposed rows, into _LANES interleaved copies
                 for j in range(n_features):
                     rows_j = rows_t[j]
                     sums_j = local_sums_t[j]
                     for r in range(n_rows):
                         w = 1.0 if unit_weight else np.float64(weight[start + r])
-                        sums_j[nearest[r]] += w * rows_j[r]
+                        sums_j[nearest[r] + lane_stride * (r & lane_mask)] += w * rows_j[r]
             for r in range(n_rows):
                 w = 1.0 if unit_weight else np.float64(weight[start + r])
-                local_counts[nearest[r]] += w
+                local_counts[nearest[r] + lane_stride * (r & lane_mask)] += w
                 nearest_sq_dist[r] *= w
             inertia += _sum(nearest_sq_dist, n_rows)
         if accumulate:
-            sums[part] = local_sums + local_sums_t.T
-            counts[part] = local_counts
+            sums[part] = local_sums
+            for lane in range(_LANES):
+                lane_columns = slice(lane * n_clusters, (lane + 1) * n_clusters)
+                if not use_gemm:
+                    sums[part] += local_sums_t[:, lane_columns].T
+                counts[part] += local_counts[lane_columns]
         stats[part, 0] = inertia
         stats[part, 1] = changed
 
