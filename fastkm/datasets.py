@@ -107,8 +107,9 @@ def write_board(
     given ``random_state`` on every machine. The true label of every point
     goes to ``labels_path`` (int32 ``.npy``) when given.
 
-    Returns a :class:`GaussianBoard` whose ``X`` is the file opened read-only
-    as a memory map (``labels`` too when written; an empty array otherwise).
+    Returns a :class:`GaussianBoard` whose ``X`` is the file opened as a
+    copy-on-write memory map (changes stay in memory, the file is never
+    rewritten; ``labels`` too when written, an empty array otherwise).
 
     >>> import tempfile, os
     >>> folder = tempfile.mkdtemp()
@@ -163,9 +164,9 @@ def write_board(
     if labels is not None:
         labels.flush()
         del labels
-        labels = np.load(labels_path, mmap_mode="r")
+        labels = np.load(labels_path, mmap_mode="c")
     return GaussianBoard(
-        X=np.load(path, mmap_mode="r"),
+        X=np.load(path, mmap_mode="c"),
         labels=np.zeros(0, dtype=np.int32) if labels is None else labels,
         centers=centers.astype(dtype),
         spreads=spreads,

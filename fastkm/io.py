@@ -54,7 +54,9 @@ def load_data(
     if id_column is not None and suffix in (".npy", ".npz"):
         raise ValueError(f"{path}: id columns are for text and parquet files; a {suffix} array holds numbers only")
     if suffix == ".npy":
-        return _check_matrix(np.load(path, mmap_mode="r", allow_pickle=False), path), None
+        # copy-on-write, not read-only: nothing is copied either way, and Numba types a
+        # read-only array apart (its kernels would compile a second time for it)
+        return _check_matrix(np.load(path, mmap_mode="c", allow_pickle=False), path), None
     if suffix == ".npz":
         return _read_npz(path, key), None
     if suffix == ".parquet":
