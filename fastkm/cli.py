@@ -30,7 +30,7 @@ from .bench import cpu_model
 from .datasets import gaussian_board
 from .exceptions import BackendUnavailableError
 from .lloyd import kmeans
-from .progress import ProgressBar
+from .progress import ProgressAwareHandler, ProgressBar
 
 __all__ = ["main"]
 
@@ -57,7 +57,9 @@ def main(ctx: click.Context, verbose: int) -> None:
     """fastkm: fast k-means at large N, on NumPy, Numba or CuPy."""
     ctx.obj = {"verbose": verbose}
     if verbose:
-        logging.basicConfig(format="%(name)s: %(message)s", level=logging.DEBUG if verbose > 1 else logging.INFO)
+        handler = ProgressAwareHandler()
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logging.basicConfig(handlers=[handler], level=logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def _verbose() -> bool:

@@ -11,11 +11,14 @@ False
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any, TextIO
 
-__all__ = ["ProgressBar"]
+__all__ = ["ProgressBar", "ProgressAwareHandler"]
+
+_drawing: "ProgressBar | None" = None  # the bar whose line is on the terminal now
 
 
 class ProgressBar:
@@ -56,18 +59,29 @@ class ProgressBar:
             self._last_draw = now
 
     def _draw(self) -> None:
+        global _drawing
         line = self._pending
         padding = " " * max(0, len(self._line) - len(line))
         self.stream.write(f"\r{line}{padding}")
         self.stream.flush()
         self._line = line
+        _drawing = self
+
+    def interrupt(self) -> None:
+        """End the bar's line so that other output starts on a fresh one (the bar redraws below it)."""
+        global _drawing
+        if self._line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._line = ""
+        if _drawing is self:
+            _drawing = None
 
     def close(self) -> None:
         """Draw the last state and end the line."""
         if self.active and self._pending:
             self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
+            self.interrupt()
         self.active = False
 
     def __enter__(self) -> "ProgressBar":
@@ -75,3 +89,12 @@ class ProgressBar:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class ProgressAwareHandler(logging.StreamHandler):
+    """A logging handler that first moves a progress bar out of the way, so lines never mix."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _drawing is not None:
+            _drawing.interrupt()
+        super().emit(record)

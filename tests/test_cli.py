@@ -210,3 +210,32 @@ def test_fit_reads_parquet_with_an_id_column(tmp_path, data_files):
     assert rows[0] == ["name", "label"] and rows[1][0] == "p0" and len(rows) == 601
     bad = run("fit", str(tmp_path / "X.parquet"), "-k", "3")
     assert bad.returncode == 2 and "non-numeric columns name" in bad.stderr
+
+
+def test_log_lines_never_share_a_line_with_the_progress_bar():
+    import io
+    import logging
+
+    from fastkm.progress import ProgressAwareHandler, ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    logger = logging.getLogger("fastkm.test-progress")
+    handler = ProgressAwareHandler(screen)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with ProgressBar("fit", 5, stream=screen) as bar:
+            bar.update(1)
+            logger.warning("a log line")
+            bar._last_draw = 0.0  # (let the next update draw at once)
+            bar.update(2)
+    finally:
+        logger.removeHandler(handler)
+    lines = screen.getvalue().split("\n")
+    assert "a log line" in lines
+    assert lines[0].startswith("\rfit [") and "1/5" in lines[0]
+    assert any("2/5" in line for line in lines[2:])
