@@ -59,7 +59,9 @@ def main(ctx: click.Context, verbose: int) -> None:
     if verbose:
         handler = ProgressAwareHandler()
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        logging.basicConfig(handlers=[handler], level=logging.DEBUG if verbose > 1 else logging.INFO)
+        library = logging.getLogger("fastkm")  # fastkm's messages only, not every library's debug chatter
+        library.addHandler(handler)
+        library.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def _verbose() -> bool:
@@ -184,7 +186,8 @@ def fit(data, n_clusters, backend, init, n_init, max_iter, tol, seed, id_column,
         np.savez(output, centroids=result.centroids, labels=result.labels, inertia=result.inertia, n_iter=result.n_iter)
         click.echo(f"  wrote {output} (centroids, labels, inertia, n_iter)")
     if labels_csv is not None:
-        write_labels_csv(labels_csv, result.labels, ids, id_name=str(id_column) if id_column is not None else "id")
+        named = id_column is not None and not str(id_column).lstrip("-").isdigit()
+        write_labels_csv(labels_csv, result.labels, ids, id_name=str(id_column) if named else "id")
         click.echo(f"  wrote {labels_csv} ({'id' if ids is not None else 'row'},label per sample)")
     if plot_path is not None:
         plt = _pyplot()
@@ -213,6 +216,8 @@ def select_k_command(data, k_text, method, n_refs, reference, seed, id_column, k
     from .io import load_data
     from .select_k import select_k
 
+    if plot_path is not None and plot_path.suffix.lower() != ".png":
+        raise ValueError(f"{plot_path}: must end in .png")
     first, _, last = k_text.partition("..")
     k_range = range(_int_option("--k", first), _int_option("--k", last or first) + 1)
     X, _ = load_data(data, id_column=id_column, key=key)
@@ -258,10 +263,14 @@ def bench(grid, backends, peers, scale, gpu, json_path, plot_path) -> None:
     else:
         chosen = [name.strip() for name in f"{backends},{peers}".split(",") if name.strip()]
         known = harness.FASTKM_BACKENDS + harness.PEERS
+        if not chosen:
+            raise ValueError("nothing to time: give --backends and/or --peers")
         bad = [name for name in chosen if name not in known]
         if bad:
             raise ValueError(f"unknown implementation(s) {', '.join(bad)}; choose from {', '.join(known)}")
         args += ["--impl", ",".join(chosen)]
+    if plot_path is not None and plot_path.suffix.lower() != ".png":
+        raise ValueError(f"{plot_path}: must end in .png")
     if json_path is not None:
         args += ["--json", str(json_path)]
     if plot_path is not None:

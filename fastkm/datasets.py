@@ -125,7 +125,9 @@ def write_board(
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     path = Path(path)
-    if path.suffix != ".npy":
+    if labels_path is not None and Path(labels_path).resolve() == path.resolve():
+        raise ValueError("labels_path must differ from path (the labels would overwrite the points)")
+    if path.suffix.lower() != ".npy":
         raise ValueError(f"path must end in .npy (NumPy's format, which fastkm fit reads), got {str(path)!r}")
     if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
         raise TypeError(f"random_state must be an int or None for write_board, got {type(random_state).__name__}")

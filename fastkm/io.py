@@ -53,12 +53,16 @@ def load_data(
         raise ValueError(f"{path}: no such file")
     if id_column is not None and suffix in (".npy", ".npz"):
         raise ValueError(f"{path}: id columns are for text and parquet files; a {suffix} array holds numbers only")
-    if suffix == ".npy":
-        # copy-on-write, not read-only: nothing is copied either way, and Numba types a
-        # read-only array apart (its kernels would compile a second time for it)
-        return _check_matrix(np.load(path, mmap_mode="c", allow_pickle=False), path), None
-    if suffix == ".npz":
-        return _read_npz(path, key), None
+    if suffix in (".npy", ".npz"):
+        try:
+            if suffix == ".npz":
+                return _read_npz(path, key), None
+            # copy-on-write, not read-only: nothing is copied either way, and Numba types a
+            # read-only array apart (its kernels would compile a second time for it)
+            return _check_matrix(np.load(path, mmap_mode="c", allow_pickle=False), path), None
+        except (ValueError, OSError, EOFError) as exc:
+            message = str(exc)
+            raise ValueError(message if message.startswith(str(path)) else f"{path}: not a readable {suffix} file ({message})") from None
     if suffix == ".parquet":
         return _read_parquet(path, id_column)
     return _read_text(path, "\t" if suffix == ".tsv" else ",", id_column)
@@ -77,6 +81,8 @@ def _check_matrix(X: np.ndarray, path: Path) -> np.ndarray:
 def _read_npz(path: Path, key: str | None) -> np.ndarray:
     with np.load(path, allow_pickle=False) as archive:
         names = list(archive.files)
+        if not names:
+            raise ValueError(f"{path}: holds no arrays")
         if key is None:
             key = "X" if "X" in names else names[0] if len(names) == 1 else None
             if key is None:
@@ -94,31 +100,51 @@ def _column_index(id_column: str | int, header: list[str] | None, n_columns: int
             raise ValueError(f"{path}: no column named {id_column!r}; the columns are {', '.join(header)}")
         return header.index(id_column)
     index = int(id_column)
-    if not 0 <= index < n_columns:
+    if not -n_columns <= index < n_columns:
         raise ValueError(f"{path}: id column {index} is out of range (the file has {n_columns} columns)")
-    return index
+    return index % n_columns
 
 
 def _read_text(path: Path, delimiter: str, id_column: str | int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        first = next(csv.reader(handle, delimiter=delimiter), None)
-    if not first:
-        raise ValueError(f"{path}: the file is empty")
-    header = None if all(_is_number(cell) for cell in first) else [cell.strip() for cell in first]
+    """CSV/TSV through the csv module (quotes, a BOM and blank lines handled), checked row by row."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: not a readable {'TSV' if delimiter == chr(9) else 'CSV'} file ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path}: the file has no rows")
+    first = [cell.strip() for cell in rows[0]]
     n_columns = len(first)
+    named = isinstance(id_column, str) and not id_column.lstrip("-").isdigit()
+    position = None if id_column is None or named else int(id_column) % n_columns if -n_columns <= int(id_column) < n_columns else None
+    # A header row has no number in it (outside the id column); a data row with a gap still has some.
+    has_header = not any(_is_number(cell) for j, cell in enumerate(first) if j != position)
+    header = first if has_header else None
     id_index = None if id_column is None else _column_index(id_column, header, n_columns, path)
     numeric = [j for j in range(n_columns) if j != id_index]
     if not numeric:
         raise ValueError(f"{path}: no numeric columns besides the id column")
-    skip = 1 if header is not None else 0
+    data = rows[1:] if has_header else rows
+    if not data:
+        raise ValueError(f"{path}: a header and no data rows")
+    first_line = 2 if has_header else 1
+    for number, row in enumerate(data, start=first_line):
+        if len(row) != n_columns:
+            raise ValueError(f"{path}: row {number} has {len(row)} fields, the first row has {n_columns}")
     try:
-        X = np.loadtxt(path, delimiter=delimiter, skiprows=skip, usecols=numeric, dtype=np.float64, ndmin=2, encoding="utf-8")
-    except ValueError as exc:
-        named = f" (columns: {', '.join(header[j] for j in numeric)})" if header else ""
-        raise ValueError(f"{path}: {exc}{named}") from None
-    ids = None
-    if id_index is not None:
-        ids = np.loadtxt(path, delimiter=delimiter, skiprows=skip, usecols=[id_index], dtype=str, ndmin=1, encoding="utf-8")
+        X = np.array([[row[j] for j in numeric] for row in data], dtype=np.float64)
+    except ValueError:
+        for number, row in enumerate(data, start=first_line):
+            for j in numeric:
+                if not _is_number(row[j]):
+                    column = f"column {header[j]!r}" if header else f"column {j}"
+                    hint = "; name an id column with --id-column" if id_column is None else ""
+                    raise ValueError(f"{path}: row {number}, {column}: {row[j]!r} is not a number{hint}") from None
+        raise
+    ids = None if id_index is None else np.array([row[id_index].strip() for row in data])
     return _check_matrix(X, path), ids
 
 
@@ -139,10 +165,9 @@ def _read_parquet(path: Path, id_column: str | int | None) -> tuple[np.ndarray, 
         raise ImportError(f"reading .parquet needs pandas and pyarrow: pip install 'fastkm[parquet]' ({exc})") from None
     ids = None
     if id_column is not None:
-        name = id_column if isinstance(id_column, str) and not id_column.isdigit() else frame.columns[int(id_column)]
-        if name not in frame.columns:
-            raise ValueError(f"{path}: no column named {name!r}; the columns are {', '.join(map(str, frame.columns))}")
-        ids = frame.pop(name).to_numpy()
+        columns = [str(column) for column in frame.columns]
+        index = _column_index(id_column, columns, len(columns), path)
+        ids = frame.pop(frame.columns[index]).to_numpy()
     bad = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     if bad:
         raise ValueError(f"{path}: non-numeric columns {', '.join(bad)}; name an id column with --id-column or drop them")

@@ -46,8 +46,10 @@ def _pyplot():
 
 
 def _host(array: Any) -> np.ndarray:
-    """A NumPy view of a NumPy or CuPy array (CuPy: one copy to the host)."""
-    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
+    """A NumPy view of a NumPy or CuPy array, list or frame (CuPy: one copy to the host)."""
+    from .backends.base import is_cupy_array
+
+    return array.get() if is_cupy_array(array) else np.asarray(array)
 
 
 def _sample(n_samples: int, max_points: int, random_state: int = 0) -> np.ndarray:
@@ -68,6 +70,8 @@ class Projection:
         X = _host(X)
         if X.ndim != 2 or X.shape[0] < 1:
             raise ValueError(f"X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
+        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1:
+            raise ValueError(f"max_points must be a positive integer, got {max_points!r}")
         self.n_features = X.shape[1]
         if self.n_features <= 2:
             self.mean, self.axes = None, None
@@ -76,8 +80,11 @@ class Projection:
         sample = X[_sample(X.shape[0], max_points)].astype(np.float64)
         self.mean = sample.mean(axis=0)
         _, singular, vt = np.linalg.svd(sample - self.mean, full_matrices=False)
-        self.axes = vt[:2]
-        share = singular[:2] ** 2 / max((singular**2).sum(), np.finfo(float).tiny)
+        # (fewer than two points or directions: the missing axis is all zeros)
+        self.axes = np.zeros((2, self.n_features))
+        self.axes[: len(vt[:2])] = vt[:2]
+        share = np.zeros(2)
+        share[: len(singular[:2])] = singular[:2] ** 2 / max((singular**2).sum(), np.finfo(float).tiny)
         self.labels = (f"PC1 ({share[0]:.0%} of variance)", f"PC2 ({share[1]:.0%})")
 
     def __call__(self, points: Any) -> np.ndarray:
@@ -137,7 +144,9 @@ def plot_clusters(
     More than two features: drawn on the first two principal components.
     More than ``max_points`` points: a deterministic sample of them is drawn.
     """
-    X, labels, centroids = _host(X), _host(labels).astype(np.intp), _host(centroids)
+    X, labels, centroids = _host(X), _check_labels(labels), _host(centroids)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if labels.shape != (X.shape[0],):
         raise ValueError(f"labels must have one entry per row of X ({X.shape[0]}), got shape {labels.shape}")
     if centroids.ndim != 2 or centroids.shape[1] != X.shape[1]:
@@ -180,7 +189,15 @@ def plot_voronoi(
         )
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 10 <= resolution <= 4000:
         raise ValueError(f"resolution must be an integer in [10, 4000], got {resolution!r}")
-    extent_of = centroids if X is None else np.vstack([_host(X)[_sample(len(X), max_points)], centroids])
+    if X is not None:
+        X = _host(X)
+        if X.ndim != 2 or X.shape[1] != 2:
+            raise ValueError(f"X must be (n_samples, 2) like the centroids, got shape {X.shape}")
+        if labels is not None:
+            labels = _check_labels(labels)
+            if labels.shape != (len(X),) or (labels.size and (labels.min() < 0 or labels.max() >= len(centroids))):
+                raise ValueError(f"labels must be {len(X)} cluster indices in [0, {len(centroids)})")
+    extent_of = centroids if X is None else np.vstack([X[_sample(len(X), max_points)], centroids])
     if bounds is None:
         low, high = extent_of.min(axis=0), extent_of.max(axis=0)
         margin = 0.05 * np.maximum(high - low, 1e-9)
@@ -201,7 +218,7 @@ def plot_voronoi(
     if X is not None:
         X_host = _host(X)
         rows = _sample(len(X_host), max_points)
-        point_labels = _nearest_labels(X_host[rows], centroids) if labels is None else _host(labels)[rows]
+        point_labels = _nearest_labels(X_host[rows], centroids) if labels is None else labels[rows]
         size = _point_size(len(rows))
         _draw(ax, X_host[rows].astype(np.float64), point_labels, centroids, list(colours), size)
     else:
@@ -210,6 +227,13 @@ def plot_voronoi(
     ax.set_ylim(ymin, ymax)
     ax.set_title(f"Voronoi regions of {len(centroids)} centroids")
     return ax
+
+
+def _check_labels(labels: Any) -> np.ndarray:
+    labels = _host(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers (cluster indices), got dtype {labels.dtype}")
+    return labels.astype(np.intp)
 
 
 def _nearest_labels(points: np.ndarray, centroids: np.ndarray, block: int = 65536) -> np.ndarray:

@@ -187,7 +187,7 @@ def select_k(
     elif method == "fK":
         f_values = _f_of_k(inertia, n_features, ks[-1])
         scores = np.array([f_values[k] for k in ks])
-        best = int(ks[int(np.argmin(scores))]) if scores.min() < 0.85 or 1 not in ks else 1
+        best = int(ks[int(np.nanargmin(scores))]) if np.nanmin(scores) < 0.85 or 1 not in ks else 1
     elif method == "elbow":
         curve = np.log(np.maximum([inertia[k] for k in ks], np.finfo(float).tiny))
         x = (np.asarray(ks, dtype=float) - ks[0]) / (ks[-1] - ks[0])
@@ -197,9 +197,9 @@ def select_k(
         best = int(ks[int(np.argmax(scores))])
     else:
         sample = _silhouette_sample(n_samples, silhouette_samples, rng)
-        X_sample = np.asarray(X[sample], dtype=np.float64)
+        X_sample = _host(X[_index_for(X, sample)]).astype(np.float64)
         scores = np.array(
-            [np.nan if k == 1 else _mean_silhouette(X_sample, np.asarray(_host(results[k].labels))[sample], k) for k in ks]
+            [np.nan if k == 1 else _mean_silhouette(X_sample, _host(results[k].labels)[sample], k) for k in ks]
         )
         if np.all(np.isnan(scores)):
             raise ValueError("the silhouette needs some K >= 2 in k_range")
@@ -214,8 +214,10 @@ def select_k(
     )
 
 
-def _host(array: Any) -> Any:
-    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else array
+def _host(array: Any) -> np.ndarray:
+    from .backends.base import is_cupy_array
+
+    return array.get() if is_cupy_array(array) else np.asarray(array)
 
 
 def _check_k_range(k_range: Any, n_samples: int) -> list[int]:
@@ -249,7 +251,7 @@ def _reference_sampler(X: Any, reference: str) -> Callable[[np.random.Generator]
     del data
 
     def draw(rng: np.random.Generator):
-        Z = xp.asarray(rng.uniform(0.0, 1.0, size=X.shape)) * (high - low) + low
+        Z = xp.asarray(rng.uniform(0.0, 1.0, size=(X.shape[0], low.shape[0]))) * (high - low) + low
         if vt is not None:
             Z = Z @ vt + mean
         return Z.astype(X.dtype)
@@ -265,8 +267,16 @@ def _f_of_k(inertia: dict[int, float], n_features: int, k_max: int) -> dict[int,
         alpha = 1 - 3 / (4 * n_features) if k == 2 else alpha + (1 - alpha) / 6
         if k in inertia and k - 1 in inertia:
             previous = inertia[k - 1]
-            values[k] = 1.0 if previous == 0 else inertia[k] / (alpha * previous)
+            # S_K = 0 (K reaches the distinct points) is no structure, just a cluster per point
+            values[k] = 1.0 if previous == 0 else np.nan if inertia[k] == 0 else inertia[k] / (alpha * previous)
     return values
+
+
+def _index_for(X: Any, rows: np.ndarray) -> Any:
+    """``rows`` as an index into ``X`` (a CuPy array wants a device index)."""
+    from .backends.base import array_namespace
+
+    return array_namespace(X).asarray(rows)
 
 
 def _silhouette_sample(n_samples: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -290,9 +300,12 @@ def _mean_silhouette(X: np.ndarray, labels: np.ndarray, n_clusters: int, block: 
         own = labels[rows]
         own_size = sizes[own]
         a = per_cluster[np.arange(len(own)), own] / np.maximum(own_size - 1, 1)
-        others = per_cluster / np.where(sizes > 0, sizes, np.inf)
+        # (a cluster with no point in the sample is no neighbour: infinitely far)
+        others = np.where(sizes > 0, per_cluster / np.maximum(sizes, 1), np.inf)
         others[np.arange(len(own)), own] = np.inf
         b = others.min(axis=1)
-        s = np.where(own_size > 1, (b - a) / np.maximum(np.maximum(a, b), np.finfo(float).tiny), 0.0)
+        alone = (own_size <= 1) | ~np.isfinite(b)  # silhouette 0, as scikit-learn scores it
+        b = np.where(alone, a, b)
+        s = np.where(alone, 0.0, (b - a) / np.maximum(np.maximum(a, b), np.finfo(float).tiny))
         total += float(s.sum())
     return total / n

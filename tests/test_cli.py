@@ -137,7 +137,7 @@ def test_info_lists_every_backend():
         (["fit", "{folder}/X.npy", "-k", "2", "--n-init", "many"], "--n-init: expected an integer"),
         (["fit", "{folder}/X.npy", "-k", "2", "-o", "out.txt"], "must end in .npz"),
         (["fit", "{folder}/X.npz", "-k", "2", "--key", "Y"], "no array named 'Y'"),
-        (["fit", "{folder}/X.csv", "-k", "2"], "could not convert"),
+        (["fit", "{folder}/X.csv", "-k", "2"], "row 2, column 'sample': 's0000' is not a number; name an id column"),
         (["fit", "{folder}/X.csv", "-k", "2", "--id-column", "name"], "no column named 'name'"),
         (["fit", "{folder}/X.npy", "-k", "2", "--id-column", "0"], "id columns are for text and parquet files"),
         (["fit", "{folder}/bad.json", "-k", "2"], "unknown file type '.json'"),

@@ -93,3 +93,11 @@ def test_write_board_holds_one_chunk_not_the_data(tmp_path):
     size = board.X.nbytes
     assert size == 1_500_000 * 32 * 4
     assert peak < size / 2, f"peak {peak / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB file"
+
+
+def test_write_board_refuses_to_overwrite_its_points_with_labels(tmp_path):
+    from fastkm.datasets import write_board
+
+    with pytest.raises(ValueError, match="labels_path must differ"):
+        write_board(tmp_path / "X.npy", 10, 2, labels_path=tmp_path / "X.npy")
+    assert write_board(tmp_path / "Y.NPY", 10, 2, random_state=0).X.shape == (10, 2)

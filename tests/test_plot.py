@@ -121,3 +121,19 @@ def test_bad_plot_inputs(fitted):
         plot_clusters(board.X, result.labels + 10, result.centroids)
     with pytest.raises(ValueError, match="centroids must be"):
         plot_clusters(board.X, result.labels, result.centroids[:, :1])
+
+
+def test_pandas_input_and_degenerate_shapes(tmp_path, fitted):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    board, result = fitted
+    ax = plot_clusters(pd.DataFrame(board.X), pd.Series(result.labels), result.centroids)
+    plt.close(ax.figure)
+    one = np.array([[1.0, 2.0, 3.0]])
+    ax = plot_clusters(one, np.array([0]), one)  # one point in 3-D: a plane with a zero axis
+    plt.close(ax.figure)
+    with pytest.raises(TypeError, match="labels must be integers"):
+        plot_clusters(board.X, result.labels.astype(float), result.centroids)
+    with pytest.raises(ValueError, match="labels must be"):
+        plot_voronoi(result.centroids, X=board.X, labels=result.labels[:10])
+    with pytest.raises(ValueError, match="max_points must be a positive integer"):
+        plot_clusters(board.X, result.labels, result.centroids, max_points=0)

@@ -82,3 +82,28 @@ def test_bad_arguments(kwargs, error, match):
 def test_f_of_k_needs_two_features():
     with pytest.raises(ValueError, match="at least 2 features"):
         select_k(uniform_board(100, 1, random_state=0), range(1, 4), method="fK")
+
+
+def test_silhouette_matches_scikit_learn_even_when_a_cluster_is_missing():
+    from sklearn.metrics import silhouette_score
+
+    from fastkm.select_k import _mean_silhouette
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (60, 3)), rng.normal(6, 1, (40, 3)), [[20.0, 20.0, 20.0]]])
+    labels = np.array([0] * 60 + [1] * 40 + [2])
+    np.testing.assert_allclose(_mean_silhouette(X, labels, 3), silhouette_score(X, labels), rtol=1e-10)
+    # cluster 2 absent from the sample: it is nobody's nearest other cluster
+    np.testing.assert_allclose(_mean_silhouette(X[:100], labels[:100], 3), silhouette_score(X[:100], labels[:100]), rtol=1e-10)
+
+
+def test_pca_references_with_fewer_points_than_features():
+    X = np.random.default_rng(0).normal(size=(5, 8))
+    result = select_k(X, range(1, 3), method="gap", reference="pca", n_refs=2, random_state=0)
+    assert result.best_k in (1, 2)
+
+
+def test_f_of_k_ignores_one_cluster_per_point():
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
+    result = select_k(X, range(1, 5), method="fK", random_state=0)
+    assert np.isnan(result.scores[-1]) and result.best_k == 2
