@@ -8,7 +8,8 @@ The hot step takes one of two paths, chosen by ``n_features * n_clusters``:
   centroid by direct differences, picks the nearest (ties: lowest index),
   writes the label, and adds the point to block-local float64 sums and counts
   in shared memory, which go to global memory once per block.
-* **scores** (larger ``d*K``): rows in chunks of at most 256 MiB of scores;
+* **scores** (larger ``d*K``): rows in chunks of at most 256 MiB of scores
+  (and a quarter of free device memory);
   per chunk one cuBLAS GEMM of the centred rows against ``-2 (c - o)`` (``o``
   the centroids' mean), then one kernel adds ``|c - o|^2`` (giving the
   distance less ``|x - o|^2``), finds each row's minimum (a warp per row),
@@ -153,7 +154,7 @@ class CupyBackend:
         takes cuBLAS + argmin.
     chunk_rows : int, optional
         Rows per cuBLAS chunk on the GEMM path; default: as many as fit in
-        256 MiB of scores.
+        256 MiB of scores (less on a device with under 1 GiB free).
 
     Examples
     --------
@@ -332,16 +333,20 @@ class CupyBackend:
         return sums, counts, inertia, changed
 
     def _chunk_rows(self, n_samples: int, n_features: int, n_clusters: int, itemsize: int) -> int:
-        """Rows per cuBLAS chunk: scores and centred rows of at most :data:`_CHUNK_BYTES`.
+        """Rows per cuBLAS chunk: scores and centred rows of at most :data:`_CHUNK_BYTES`, and of at
+        most a quarter of the device's free memory.
 
-        Fixed, not read from free memory: the same shape always gives the same
-        chunks, so ``assign`` and ``assign_accumulate`` (fit and predict) see
-        the same GEMMs and pick the same labels even at near-ties.
+        The fixed cap, not free memory, decides on any device with a GiB
+        free, so the same shape gives the same chunks -- and ``assign`` and
+        ``assign_accumulate`` (predict and fit) the same GEMMs and the same
+        labels even at near-ties -- except on a nearly full device.
         """
         if self.chunk_rows is not None:
             return min(self.chunk_rows, n_samples)
+        cp = self._cupy
+        free = cp.cuda.Device(self.device).mem_info[0] + cp.get_default_memory_pool().free_bytes()
         per_row = (n_clusters + n_features) * itemsize
-        return int(max(1, min(n_samples, max(1024, _CHUNK_BYTES // per_row))))
+        return int(max(1, min(n_samples, max(1024, min(_CHUNK_BYTES, free // 4) // per_row))))
 
 
 BACKEND = CupyBackend
