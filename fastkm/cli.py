@@ -126,7 +126,11 @@ def demo(n_samples: int, n_clusters: int, n_features: int, seed: int, out: Path,
         )
     if no_pictures:
         return
-    plt = _pyplot()
+    try:
+        plt = _pyplot()
+    except ImportError as exc:  # the table is the demo; pictures are the plot extra's
+        click.echo(f"\n  no pictures: {exc}")
+        return
     from .plot import animate_lloyd, plot_clusters, plot_inertia, plot_voronoi
 
     out.mkdir(parents=True, exist_ok=True)

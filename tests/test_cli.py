@@ -239,3 +239,12 @@ def test_log_lines_never_share_a_line_with_the_progress_bar():
     assert "a log line" in lines
     assert lines[0].startswith("\rfit [") and "1/5" in lines[0]
     assert any("2/5" in line for line in lines[2:])
+
+
+def test_demo_without_matplotlib_still_prints_its_table(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as on an install without the plot extra
+    result = CliRunner().invoke(main, ["demo", "-n", "2000", "-k", "3", "--backend", "numpy", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Gaussian board, 2,000 points" in result.output
+    assert "no pictures: pictures need matplotlib: pip install 'fastkm[plot]'" in result.output
+    assert not list(tmp_path.iterdir())
