@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .backends.base import to_host
+
 __all__ = ["Projection", "animate_lloyd", "plot_clusters", "plot_inertia", "plot_voronoi"]
 
 logger = logging.getLogger("fastkm")
@@ -43,13 +45,6 @@ def _pyplot():
     except ImportError:
         raise ImportError("fastkm's plots need matplotlib: pip install 'fastkm[plot]'") from None
     return plt
-
-
-def _host(array: Any) -> np.ndarray:
-    """A NumPy view of a NumPy or CuPy array, list or frame (CuPy: one copy to the host)."""
-    from .backends.base import is_cupy_array
-
-    return array.get() if is_cupy_array(array) else np.asarray(array)
 
 
 def _sample(n_samples: int, max_points: int, random_state: int = 0) -> np.ndarray:
@@ -67,7 +62,7 @@ class Projection:
     """
 
     def __init__(self, X: Any, max_points: int = MAX_POINTS):
-        X = _host(X)
+        X = to_host(X)
         if X.ndim != 2 or X.shape[0] < 1:
             raise ValueError(f"X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
         if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1:
@@ -89,7 +84,7 @@ class Projection:
 
     def __call__(self, points: Any) -> np.ndarray:
         """``(n, 2)`` coordinates in the plane (1-D data: on a line at height 0)."""
-        points = _host(points)
+        points = to_host(points)
         if points.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} features, got {points.shape[1]}")
         if self.axes is not None:
@@ -144,7 +139,7 @@ def plot_clusters(
     More than two features: drawn on the first two principal components.
     More than ``max_points`` points: a deterministic sample of them is drawn.
     """
-    X, labels, centroids = _host(X), _check_labels(labels), _host(centroids)
+    X, labels, centroids = to_host(X), _check_labels(labels), to_host(centroids)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if labels.shape != (X.shape[0],):
@@ -181,7 +176,7 @@ def plot_voronoi(
     centroids') extent with a margin. Regions are found by nearest centroid on
     a ``resolution`` x ``resolution`` grid, so they are exact to a pixel.
     """
-    centroids = _host(centroids).astype(np.float64)
+    centroids = to_host(centroids).astype(np.float64)
     if centroids.ndim != 2 or centroids.shape[1] != 2:
         raise ValueError(
             f"Voronoi regions are drawn for 2-D centroids only, got shape {centroids.shape}; "
@@ -190,7 +185,7 @@ def plot_voronoi(
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 10 <= resolution <= 4000:
         raise ValueError(f"resolution must be an integer in [10, 4000], got {resolution!r}")
     if X is not None:
-        X = _host(X)
+        X = to_host(X)
         if X.ndim != 2 or X.shape[1] != 2:
             raise ValueError(f"X must be (n_samples, 2) like the centroids, got shape {X.shape}")
         if labels is not None:
@@ -216,7 +211,7 @@ def plot_voronoi(
     ax.contour(gx, gy, nearest.reshape(resolution, resolution), levels=np.arange(len(centroids)) + 0.5,
                colors="0.25", linewidths=0.8)  # fmt: skip
     if X is not None:
-        X_host = _host(X)
+        X_host = to_host(X)
         rows = _sample(len(X_host), max_points)
         point_labels = _nearest_labels(X_host[rows], centroids) if labels is None else labels[rows]
         size = _point_size(len(rows))
@@ -230,7 +225,7 @@ def plot_voronoi(
 
 
 def _check_labels(labels: Any) -> np.ndarray:
-    labels = _host(labels)
+    labels = to_host(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integers (cluster indices), got dtype {labels.dtype}")
     return labels.astype(np.intp)
@@ -298,16 +293,16 @@ def animate_lloyd(
         raise TypeError("animate_lloyd records the iterations through kmeans' callback; do not pass one")
 
     kmeans_options.setdefault("n_init", 1)
-    X_host = _host(X)
+    X_host = to_host(X)
     rows = _sample(X_host.shape[0], max_points)
     frames: list[tuple[int, np.ndarray, np.ndarray]] = []
 
     def record(step) -> None:
-        frames.append((step.iteration, _host(step.labels)[rows], _host(step.previous_centroids).astype(np.float64)))
+        frames.append((step.iteration, to_host(step.labels)[rows], to_host(step.previous_centroids).astype(np.float64)))
 
     result = kmeans(X, n_clusters, callback=record, **kmeans_options)
-    final_centroids = _host(result.centroids).astype(np.float64)
-    frames.append((result.n_iter + 1, _host(result.labels)[rows], final_centroids))
+    final_centroids = to_host(result.centroids).astype(np.float64)
+    frames.append((result.n_iter + 1, to_host(result.labels)[rows], final_centroids))
 
     plt = _pyplot()
     projection = Projection(X_host, max_points)

@@ -37,6 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .backends.base import to_host
+
 __all__ = ["METHODS", "SelectKResult", "select_k"]
 
 logger = logging.getLogger("fastkm")
@@ -197,9 +199,9 @@ def select_k(
         best = int(ks[int(np.argmax(scores))])
     else:
         sample = _silhouette_sample(n_samples, silhouette_samples, rng)
-        X_sample = _host(X[_index_for(X, sample)]).astype(np.float64)
+        X_sample = to_host(X[_index_for(X, sample)]).astype(np.float64)
         scores = np.array(
-            [np.nan if k == 1 else _mean_silhouette(X_sample, _host(results[k].labels)[sample], k) for k in ks]
+            [np.nan if k == 1 else _mean_silhouette(X_sample, to_host(results[k].labels)[sample], k) for k in ks]
         )
         if np.all(np.isnan(scores)):
             raise ValueError("the silhouette needs some K >= 2 in k_range")
@@ -212,12 +214,6 @@ def select_k(
         inertia=np.array([inertia[k] for k in ks]),
         errors=errors,
     )
-
-
-def _host(array: Any) -> np.ndarray:
-    from .backends.base import is_cupy_array
-
-    return array.get() if is_cupy_array(array) else np.asarray(array)
 
 
 def _check_k_range(k_range: Any, n_samples: int) -> list[int]:

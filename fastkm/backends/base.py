@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Backend", "HostArrays", "StepResult", "array_namespace", "is_cupy_array", "to_backend", "to_input_type"]
+__all__ = ["Backend", "HostArrays", "StepResult", "array_namespace", "is_cupy_array", "to_backend", "to_host", "to_input_type"]
 
 Array = Any  # numpy.ndarray or cupy.ndarray, depending on the backend
 
@@ -159,10 +159,19 @@ def array_namespace(array: Any) -> ModuleType:
     return np
 
 
+def to_host(array: Any) -> np.ndarray:
+    """A NumPy array of a NumPy or CuPy array, list or frame (CuPy: one copy from the device).
+
+    >>> to_host([1, 2]).tolist()
+    [1, 2]
+    """
+    return array.get() if is_cupy_array(array) else np.asarray(array)
+
+
 def to_backend(X: Any, backend: Backend) -> Array:
     """Move validated data onto ``backend`` (host <-> device as needed), C-contiguous."""
     if is_cupy_array(X) and backend.xp is np:
-        X = X.get()
+        X = to_host(X)
     return backend.asarray(X)
 
 

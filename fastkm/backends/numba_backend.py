@@ -93,6 +93,12 @@ def _min_nnan(typingctx, a, b):
 
 
 @njit(inline="always")
+def _weight_of(weight, i, unit_weight):
+    """Row ``i``'s weight in float64; 1 when no weights were given (a test LLVM hoists out of loops)."""
+    return 1.0 if unit_weight else np.float64(weight[i])
+
+
+@njit(inline="always")
 def _first_argmin(dist, n, best_value):
     """Index of the first entry of ``dist[:n]`` equal to its minimum ``best_value`` (vectorises)."""
     best = n
@@ -259,10 +265,9 @@ def _assign_kernel(
             if not accumulate:
                 sq_dist[start:stop] = nearest_sq_dist[:n_rows]
                 continue
-            # ("1.0 if unit_weight": a loop-invariant test, which LLVM hoists out of the loops)
             if use_gemm:
                 for r in range(n_rows):
-                    w = 1.0 if unit_weight else np.float64(weight[start + r])
+                    w = _weight_of(weight, start + r, unit_weight)
                     sums_k = local_sums[nearest[r]]
                     for j in range(n_features):
                         sums_k[j] += w * X[start + r, j]
@@ -271,10 +276,10 @@ def _assign_kernel(
                     rows_j = rows_t[j]
                     sums_j = local_sums_t[j]
                     for r in range(n_rows):
-                        w = 1.0 if unit_weight else np.float64(weight[start + r])
+                        w = _weight_of(weight, start + r, unit_weight)
                         sums_j[nearest[r] + lane_stride * (r & lane_mask)] += w * rows_j[r]
             for r in range(n_rows):
-                w = 1.0 if unit_weight else np.float64(weight[start + r])
+                w = _weight_of(weight, start + r, unit_weight)
                 local_counts[nearest[r] + lane_stride * (r & lane_mask)] += w
                 nearest_sq_dist[r] *= w
             inertia += _sum(nearest_sq_dist, n_rows)
@@ -332,7 +337,7 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
                         distance[r] += diff * diff
                 total = 0.0
                 for r in range(n_rows):
-                    w = 1.0 if unit_weight else np.float64(weight[start + r])
+                    w = _weight_of(weight, start + r, unit_weight)
                     total += w * min(np.float64(closest_sq_dist[start + r]), np.float64(distance[r]))
                 potentials[t] += total
         partial[part] = potentials
