@@ -9,6 +9,9 @@
 # the device machine) and the test logs beside them. Runs from the source tree:
 #   bash benchmarks/gpu_suite.sh            # everything
 #   bash benchmarks/gpu_suite.sh --grid A,B # extra arguments go to the benchmark
+# Step 3 is `python -m fastkm.bench --gpu`, i.e. `fastkm bench --gpu` (the same
+# command and options: --grid, --backends, --peers, --scale, --iterations, ...;
+# with --gpu the defaults are --backends cupy --peers torch,cupy-plain --scale 10).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -27,5 +30,5 @@ echo "== 2. cupy vs numpy at the grid points"
 python3 -m pytest -v -p no:cacheprovider tests/test_cupy_backend.py -k grid_point 2>&1 | tee "$dest/$stamp-agreement.log" || status=1
 
 echo "== 3. per-iteration times, N x 10, with the floors"
-python3 -m fastkm.bench --gpu --json "$dest/$stamp.json" "$@" 2>&1 | tee "$dest/$stamp.log" || status=1
+python3 -m fastkm.bench --gpu --force --json "$dest/$stamp.json" "$@" 2>&1 | tee "$dest/$stamp.log" || status=1
 exit $status

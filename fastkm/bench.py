@@ -16,23 +16,27 @@ iterations and dividing the difference by ``n - 1``. Machines are noisy, so
 peers are measured in the same run and reported as ratios, next to the floor
 measured in that run too: ``max(2 N K d / GEMM rate, bytes of X / read rate)``.
 
-The harness is a library (``run_grid``, ``full_fit``, ``peak_rss``,
-``strategy_sweep``) so the ``fastkm bench`` command and the scripts in
-``benchmarks/`` share it; ``python -m fastkm.bench --help`` runs it directly.
+The harness is a library (``run_record``, ``run_grid``, ``full_fit``,
+``peak_rss``, ``strategy_sweep``) behind one command: ``fastkm bench``, which
+``python -m fastkm.bench`` also runs (the same options, the same names) and
+the scripts in ``benchmarks/`` call. The command prints a short summary of
+the machine and the table; the whole record (machine, floors, rows) goes to
+the file given by ``--json``.
 
 >>> GRID["B"]
 GridPoint(name='B', n_samples=1000000, n_features=16, n_clusters=64)
 >>> X, centroids = grid_data(GRID["A"], scale=1e-4)
 >>> X.shape, centroids.shape, X.dtype
 ((200, 2), (8, 2), dtype('float32'))
+>>> format_duration(0.0471), format_duration(8.4), format_ratio(683.29)
+('47.1 µs', '8.40 ms', '683')
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -48,12 +52,20 @@ __all__ = [
     "GRID",
     "GridPoint",
     "cpu_model",
+    "format_duration",
+    "format_ratio",
     "full_fit",
     "grid_data",
+    "grid_figure",
     "machine_info",
+    "machine_summary",
     "measure_floors",
+    "parse_names",
+    "parse_points",
     "peak_rss",
+    "plot_grid",
     "run_grid",
+    "run_record",
     "strategy_sweep",
 ]
 
@@ -84,6 +96,119 @@ PEERS = ("sklearn", "faiss")
 #: of the obvious code (GEMM + argmin + scatter-add) in PyTorch and in CuPy.
 GPU_FASTKM = ("cupy",)
 GPU_PEERS = ("torch", "cupy-plain")
+#: The one vocabulary of ``--backends`` and ``--peers``, CPU and GPU alike.
+BACKEND_NAMES = FASTKM_BACKENDS + GPU_FASTKM
+PEER_NAMES = PEERS + GPU_PEERS
+
+
+def parse_points(text: str) -> list[str]:
+    """Grid points from ``"A,b, C"`` (upper-cased, blanks and repeats dropped).
+
+    >>> parse_points("a, B,a")
+    ['A', 'B']
+    >>> parse_points("A,Z")
+    Traceback (most recent call last):
+    ...
+    ValueError: --grid: unknown point(s) Z; choose from A, B, C, D
+    """
+    points = list(dict.fromkeys(point.strip().upper() for point in text.split(",") if point.strip()))
+    unknown = [point for point in points if point not in GRID]
+    if unknown or not points:
+        raise ValueError(f"--grid: unknown point(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(GRID)}")
+    return points
+
+
+def parse_names(text: str, valid: tuple[str, ...], option: str) -> list[str]:
+    """Implementation names from ``"numba, numpy"`` (lower-cased, blanks and repeats dropped), checked.
+
+    >>> parse_names("numba, NumPy,numba", BACKEND_NAMES, "--backends")
+    ['numba', 'numpy']
+    >>> parse_names("", PEER_NAMES, "--peers")
+    []
+    >>> parse_names("cuml", PEER_NAMES, "--peers")
+    Traceback (most recent call last):
+    ...
+    ValueError: --peers: unknown implementation(s) cuml; choose from sklearn, faiss, torch, cupy-plain
+    """
+    names = list(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise ValueError(f"{option}: unknown implementation(s) {', '.join(unknown)}; choose from {', '.join(valid)}")
+    return names
+
+
+# -- text output: figures with significant digits, aligned columns ---------------------
+def _significant(value: float, digits: int = 3) -> str:
+    """``value`` in fixed point with (at least) ``digits`` significant digits."""
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+_TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def format_duration(ms: float | None) -> str:
+    """A duration given in milliseconds, in the unit (s, ms, µs, ns) that shows 3 significant digits.
+
+    >>> [format_duration(ms) for ms in (1234.5, 0.9996, 0.7, 4.71e-5, 0.0)]
+    ['1.23 s', '1.00 ms', '700 µs', '47.1 ns', '0 ns']
+    """
+    if ms is None or not math.isfinite(ms):
+        return "n/a"
+    seconds = float(f"{ms / 1e3:.3g}")
+    scale, unit = next(((scale, unit) for scale, unit in _TIME_UNITS if abs(seconds) >= scale), _TIME_UNITS[-1])
+    return f"{_significant(seconds / scale)} {unit}"
+
+
+def format_ratio(value: float | None) -> str:
+    """A ratio with 3 significant digits, thousands separated; ``-`` when there is none.
+
+    >>> [format_ratio(x) for x in (683.29, 1.0, 0.1134, 12345.6, float("nan"), None)]
+    ['683', '1.00', '0.113', '12,346', '-', '-']
+    """
+    if value is None or not math.isfinite(value):
+        return "-"
+    if abs(value) >= 1e7 or 0 < abs(value) < 1e-3:
+        return f"{value:.2e}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return _significant(value)
+
+
+#: Widest text ``format_duration`` and ``format_ratio`` give (bar a negative ratio over 10 million).
+_FIGURE_WIDTH = 9
+
+
+class _Table:
+    """A text table of fixed-width columns two spaces apart; header and rows line up.
+
+    ``columns`` are ``(title, width, align)`` with align ``<`` or ``>``; the
+    width grows to the title's. The last column may have width 0: free text.
+    """
+
+    def __init__(self, *columns: tuple[str, int, str]):
+        self.columns = [(title, max(width, len(title)), align) for title, width, align in columns]
+
+    def line(self, *cells: str) -> str:
+        cells = cells + ("",) * (len(self.columns) - len(cells))
+        return "  ".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, self.columns)).rstrip()
+
+    def header(self) -> str:
+        return self.line(*(title for title, _, _ in self.columns))
+
+
+def grid_table(points: list[str], implementations: list[str]) -> _Table:
+    """The table :func:`run_grid` prints: wide enough for every point and implementation name."""
+    return _Table(
+        ("point", max(map(len, points), default=0), "<"),
+        ("impl", max(map(len, [*implementations, "floor"])), "<"),
+        ("time/iter", _FIGURE_WIDTH, ">"),
+        ("x floor", _FIGURE_WIDTH, ">"),
+        ("x best peer", _FIGURE_WIDTH, ">"),
+        ("", 0, "<"),
+    )
 
 
 def grid_data(point: GridPoint, *, scale: float = 1.0, dtype: Any = np.float32, seed: int = 0):
@@ -249,6 +374,41 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def machine_summary(machine: dict[str, Any], floors: dict[str, float] | None = None) -> list[str]:
+    """Two to four lines for people: CPU, cores and threads; BLAS and OpenMP pools; GPU; floors.
+
+    >>> print("\\n".join(machine_summary({"cpu": "Xeon", "logical_cores": 2, "numba_threads": 2, "blas": [
+    ...     {"internal_api": "openblas", "version": "0.3.30", "num_threads": 2},
+    ...     {"internal_api": "openblas", "version": "0.3.15", "num_threads": 2},
+    ...     {"internal_api": "openmp", "version": None, "num_threads": 2}]},
+    ...     {"sgemm_gflops": 137.2, "read_gbps": 16.43})))
+    machine  Xeon, 2 logical cores, 2 Numba threads
+    BLAS     openblas 0.3.30, 0.3.15 (2 threads); openmp (2 threads)
+    floors   SGEMM 137 GFLOP/s, read 16.4 GB/s
+    """
+    lines = [f"machine  {machine['cpu']}, {machine['logical_cores']} logical cores, {machine['numba_threads']} Numba threads"]
+    pools: dict[str, tuple[list[str], list[Any]]] = {}
+    for pool in machine.get("blas", []):
+        versions, threads = pools.setdefault(str(pool.get("internal_api")), ([], []))
+        for seen, value in ((versions, pool.get("version")), (threads, pool.get("num_threads"))):
+            if value is not None and value not in seen:
+                seen.append(value)
+    if pools:
+        lines.append("BLAS     " + "; ".join(
+            " ".join([api, ", ".join(versions)]).strip() + f" ({'/'.join(map(str, threads)) or '?'} threads)"
+            for api, (versions, threads) in pools.items()
+        ))  # fmt: skip
+    if "gpu" in machine:
+        lines.append(f"GPU      {machine['gpu'].get('gpu', machine['gpu'])}")
+    if floors:
+        rates = [f"SGEMM {floors['sgemm_gflops']:,.0f} GFLOP/s"]
+        if "tf32_gflops" in floors:
+            rates.append(f"TF32 {floors['tf32_gflops']:,.0f} GFLOP/s")
+        rates.append(f"read {_significant(floors['read_gbps'])} GB/s")
+        lines.append("floors   " + ", ".join(rates))
+    return lines
+
+
 # -- per-iteration time ---------------------------------------------------------------
 def _timed(function: Callable[[], Any]) -> float:
     start = time.perf_counter()
@@ -394,41 +554,51 @@ def run_grid(
     iterations: int = 11,
     repeats: int = 3,
     floors: dict[str, float] | None = None,
-    peers: tuple[str, ...] = PEERS,
-    echo: Callable[[str], Any] = print,
+    peers: tuple[str, ...] | list[str] = PEERS,
+    echo: Callable[[str], Any] | None = None,
 ) -> list[dict]:
     """Per-iteration time of every implementation at every grid point, in one run, with ratios.
 
     ``peers`` are the implementations the "x best peer" column compares with
     (:data:`GPU_PEERS` for a GPU run, whose floors come from :func:`measure_gpu_floors`).
+    The table goes to ``echo`` line by line as the times come in (default:
+    the ``fastkm`` logger, at INFO).
     """
+    echo = echo or logger.info
     floors = floors or measure_floors()
+    points = points or list(GRID)
     implementations = implementations or [*FASTKM_BACKENDS, *peers]
+    table = grid_table(points, implementations)
     rows = []
-    echo(f"floors: SGEMM {floors['sgemm_gflops']:.0f} GFLOP/s, read {floors['read_gbps']:.1f} GB/s")
-    header = f"{'point':<6}{'impl':<10}{'ms/iter':>10}{'x floor':>9}{'x best peer':>12}"
-    echo(header)
-    for name in points or list(GRID):
+    echo(table.header())
+    for name in points:
         point = GRID[name]
         X, centroids = grid_data(point, scale=scale)
         floor = floor_ms(point, floors, len(X))
         timings = {}
+        skipped = {}
         for implementation in implementations:
             try:
                 timings[implementation] = per_iteration_ms(
                     implementation, X, centroids, iterations=iterations, repeats=repeats
                 )
             except ImportError as exc:
-                echo(f"{name:<6}{implementation:<10}  skipped: {exc}")
+                skipped[implementation] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "cupy" in sys.modules:
             sys.modules["cupy"].get_default_memory_pool().free_all_blocks()  # this point's device copies
         peer_times = [timings[p]["ms"] for p in peers if p in timings]
-        best_peer = min(peer_times) if peer_times else float("nan")
-        echo(f"{name:<6}{'floor':<10}{floor['floor_ms']:>10.1f}   (GEMM {floor['gemm_ms']:.1f}, read {floor['read_ms']:.1f})")
-        for implementation, timing in timings.items():
+        best_peer = min(peer_times) if peer_times else None
+        echo(table.line(name, "floor", format_duration(floor["floor_ms"]), "", "",
+                        f"GEMM {format_duration(floor['gemm_ms'])}, read {format_duration(floor['read_ms'])}"))  # fmt: skip
+        for implementation in implementations:
+            if implementation in skipped:
+                echo(table.line(name, implementation, "-", "", "", f"skipped: {skipped[implementation]}"))
+                continue
+            timing = timings[implementation]
             ratio_floor = timing["ms"] / floor["floor_ms"]
-            ratio_peer = best_peer / timing["ms"]
-            echo(f"{name:<6}{implementation:<10}{timing['ms']:>10.1f}{ratio_floor:>9.2f}{ratio_peer:>12.2f}")
+            ratio_peer = best_peer / timing["ms"] if best_peer is not None and timing["ms"] else None
+            echo(table.line(name, implementation, format_duration(timing["ms"]), format_ratio(ratio_floor),
+                            format_ratio(ratio_peer)))  # fmt: skip
             rows.append(
                 {
                     "point": name, **asdict(point), "n_samples_run": len(X), "implementation": implementation,
@@ -439,51 +609,125 @@ def run_grid(
     return rows
 
 
-def plot_grid(rows: list[dict], path: str | Path) -> None:
-    """Bar chart of :func:`run_grid`'s rows: ms per iteration by point and implementation, floor marked."""
-    import matplotlib
+def grid_figure(rows: list[dict]):
+    """Bar chart of :func:`run_grid`'s rows: time per iteration by point and implementation, floor marked.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the ``matplotlib.figure.Figure`` (made without pyplot: nothing to
+    close); ``figure.savefig(path)`` writes it, ``figure.axes[0]`` is the chart.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     points = list(dict.fromkeys(row["point"] for row in rows))
     implementations = list(dict.fromkeys(row["implementation"] for row in rows))
-    width = 0.8 / max(len(implementations), 1)
-    figure, ax = plt.subplots(figsize=(2.2 + 1.6 * len(points), 4.5), layout="constrained")
+    group = 0.8  # width of each point's group of bars
+    width = group / max(len(implementations), 1)
+    figure = Figure(figsize=(3.4 + 1.6 * len(points), 4.5), layout="constrained")
+    ax = figure.add_subplot()
+    where = np.arange(len(points))
     for j, implementation in enumerate(implementations):
         times = [next((r["ms_per_iteration"] for r in rows if r["point"] == p and r["implementation"] == implementation),
                       np.nan) for p in points]  # fmt: skip
-        ax.bar(np.arange(len(points)) + (j - (len(implementations) - 1) / 2) * width, times, width, label=implementation)
+        ax.bar(where + (j - (len(implementations) - 1) / 2) * width, times, width, label=implementation)
     floors = [next(r["floor"]["floor_ms"] for r in rows if r["point"] == p) for p in points]
-    ax.scatter(np.arange(len(points)), floors, marker="_", s=2000, color="black", zorder=3, label="floor")
+    floor_style = {"color": "black", "linewidth": 2}
+    ax.hlines(floors, where - group / 2, where + group / 2, zorder=3, **floor_style)  # over each group of bars
     ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(points)), [f"{p}\n" + "N={n_samples_run:,} d={n_features} K={n_clusters}".format(
+    ax.set_xticks(where, [f"{p}\n" + "N={n_samples_run:,} d={n_features} K={n_clusters}".format(
         **next(r for r in rows if r["point"] == p)) for p in points], fontsize=8)  # fmt: skip
     ax.set_ylabel("ms per Lloyd iteration (log)")
-    ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], **floor_style))
+    labels.append("floor")
+    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    return figure
+
+
+def plot_grid(rows: list[dict], path: str | Path) -> None:
+    """Draw :func:`grid_figure` into a PNG at ``path``."""
+    grid_figure(rows).savefig(path, dpi=90)
+
+
+def run_record(
+    points: list[str] | None = None,
+    backends: list[str] | None = None,
+    peers: list[str] | None = None,
+    *,
+    gpu: bool = False,
+    scale: float | None = None,
+    iterations: int = 11,
+    repeats: int = 3,
+    fits: bool = False,
+    rss: bool = False,
+    sweep: bool = False,
+    echo: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """One benchmark run: the record ``fastkm bench`` prints and writes with ``--json``.
+
+    Machine, floors and grid rows always (``machine``, ``floors``, ``grid``,
+    with the settings in ``run``); default fits against scikit-learn
+    (``fits``), peak RSS (``rss``) and the Numba strategy sweep (``sweep``) on
+    request. A GPU run (``gpu``) measures its floors on the device, and its
+    defaults are fastkm-cupy against the PyTorch and CuPy baselines at N x 10.
+    What ``echo`` gets (default: the ``fastkm`` logger) is for people: a short
+    summary of the machine, then the tables.
+    """
+    echo = echo or logger.info
+    backends = list(GPU_FASTKM if gpu else FASTKM_BACKENDS) if backends is None else list(backends)
+    peers = list(GPU_PEERS if gpu else PEERS) if peers is None else list(peers)
+    scale = (10.0 if gpu else 1.0) if scale is None else scale
+    points = points or list(GRID)
+    if not backends + peers:
+        raise ValueError("nothing to time: give --backends and/or --peers")
+    record: dict[str, Any] = {"machine": machine_info()}
+    if gpu:
+        record["machine"]["gpu"] = gpu_info()
+    record["run"] = {"grid": points, "backends": backends, "peers": peers, "gpu": gpu, "scale": scale,
+                     "iterations": iterations, "repeats": repeats}  # fmt: skip
+    record["floors"] = measure_gpu_floors() if gpu else measure_floors()
+    for line in machine_summary(record["machine"], record["floors"]):
+        echo(line)
+    echo("")
+    record["grid"] = run_grid(points, backends + peers, scale=scale, iterations=iterations, repeats=repeats,
+                              floors=record["floors"], peers=peers, echo=echo)  # fmt: skip
+    if fits:
+        echo("")
+        record["full_fit"] = full_fit([(1_000_000, 16, 64), (1_000_000, 16, 256)], seeds=(0, 1, 2, 3, 4), echo=echo)
+    if rss:
+        echo("")
+        record["peak_rss"] = result = peak_rss()
+        echo(f"peak RSS of a fit (N={result['n_samples']:,}, d={result['n_features']}, K={result['n_clusters']}, "
+             f"{result['backend']}): {result['fit_overhead_mib']:,.0f} MiB beyond the data "
+             f"({result['data_mib']:,.0f} MiB) and code")  # fmt: skip
+    if sweep:
+        echo("")
+        record["strategy_sweep"] = strategy_sweep(echo=echo)
+    return record
 
 
 # -- whole default fits, memory, strategy threshold -----------------------------------------
 def full_fit(
-    shapes: list[tuple[int, int, int]], *, seeds: tuple[int, ...] = (0, 1, 2), echo: Callable[[str], Any] = print
+    shapes: list[tuple[int, int, int]], *, seeds: tuple[int, ...] = (0, 1, 2), echo: Callable[[str], Any] | None = None
 ) -> list[dict]:
     """Default fits (k-means++, tol=1e-4, max_iter=300) of fastkm and scikit-learn on the same data.
 
     Each library seeds itself, so the iteration counts differ from seed to
     seed; the medians over ``seeds`` are reported, with the seeding time
     apart and the rest per iteration, so the speed-up is not an artefact of
-    one lucky start.
+    one lucky start. The table goes to ``echo`` (default: the ``fastkm`` logger).
     """
     from sklearn.cluster import KMeans, kmeans_plusplus
 
     from .init import kmeans_plusplus as fastkm_plusplus
     from .lloyd import kmeans
 
+    echo = echo or logger.info
     rows = []
-    echo(f"{'N':>9}{'d':>5}{'K':>6}{'impl':>9}{'fit s':>8}{'seed s':>8}{'ms/iter':>9}{'n_iter':>8}  (medians)")
+    table = _Table(("N", 10, ">"), ("d", 3, ">"), ("K", 4, ">"), ("impl", 7, "<"), ("fit", _FIGURE_WIDTH, ">"),
+                   ("seeding", _FIGURE_WIDTH, ">"), ("time/iter", _FIGURE_WIDTH, ">"), ("n_iter", 0, ">"))  # fmt: skip
+    echo(f"default fits, medians over {len(seeds)} seeds")
+    echo(table.header())
     for n_samples, n_features, n_clusters in shapes:
         X, _ = grid_data(GridPoint("fit", n_samples, n_features, n_clusters))
         kmeans(X[:5000], n_clusters, random_state=0)  # JIT warm-up
@@ -502,12 +746,13 @@ def full_fit(
             fit_s, seed_s, n_iter = (float(np.median(column)) for column in zip(*values))
             per_iteration = float(np.median([(f - s) / max(n, 1) for f, s, n in values])) * 1e3
             row[implementation] = {"runs": values, "fit_s": fit_s, "seeding_s": seed_s, "ms_per_iteration": per_iteration, "n_iter": n_iter}
-            echo(f"{n_samples:>9}{n_features:>5}{n_clusters:>6}{implementation:>9}{fit_s:>8.2f}{seed_s:>8.2f}{per_iteration:>9.1f}{n_iter:>8.0f}")
+            echo(table.line(f"{n_samples:,}", str(n_features), str(n_clusters), implementation, format_duration(fit_s * 1e3),
+                            format_duration(seed_s * 1e3), format_duration(per_iteration), f"{n_iter:.0f}"))  # fmt: skip
         row["speedup_fit"] = row["sklearn"]["fit_s"] / row["fastkm"]["fit_s"]
         row["speedup_seeding"] = row["sklearn"]["seeding_s"] / row["fastkm"]["seeding_s"]
         row["speedup_per_iteration"] = row["sklearn"]["ms_per_iteration"] / row["fastkm"]["ms_per_iteration"]
-        echo(f"  fastkm vs scikit-learn: fit {row['speedup_fit']:.1f}x, seeding {row['speedup_seeding']:.1f}x, "
-             f"per iteration {row['speedup_per_iteration']:.1f}x")  # fmt: skip
+        echo(f"  fastkm vs scikit-learn: fit {format_ratio(row['speedup_fit'])}x, seeding "
+             f"{format_ratio(row['speedup_seeding'])}x, per iteration {format_ratio(row['speedup_per_iteration'])}x")  # fmt: skip
         rows.append(row)
     return rows
 
@@ -545,10 +790,18 @@ def peak_rss(n_samples: int = 10_000_000, n_features: int = 16, n_clusters: int 
     }  # fmt: skip
 
 
-def strategy_sweep(n_samples: int = 200_000, echo: Callable[[str], Any] = print) -> list[dict]:
-    """Direct vs GEMM strategy of the Numba backend over d and K: where the threshold belongs."""
+def strategy_sweep(n_samples: int = 200_000, echo: Callable[[str], Any] | None = None) -> list[dict]:
+    """Direct vs GEMM strategy of the Numba backend over d and K: where the threshold belongs.
+
+    The table goes to ``echo`` (default: the ``fastkm`` logger).
+    """
     from .backends.numba_backend import NumbaBackend
 
+    echo = echo or logger.info
+    table = _Table(("d", 2, ">"), ("K", 3, ">"), ("dK", 4, ">"), ("direct", _FIGURE_WIDTH, ">"),
+                   ("gemm", _FIGURE_WIDTH, ">"), ("faster", 0, "<"))  # fmt: skip
+    echo(f"Numba strategy sweep, N={n_samples:,}: one assign-and-accumulate pass")
+    echo(table.header())
     rows = []
     rng = np.random.default_rng(0)
     for n_features in (1, 2, 4, 8, 16, 32):
@@ -565,57 +818,18 @@ def strategy_sweep(n_samples: int = 200_000, echo: Callable[[str], Any] = print)
                     _timed(lambda: backend.assign_accumulate(X, centroids, weight, labels)) for _ in range(3)
                 ) * 1e3  # fmt: skip
             winner = min(times, key=times.get)
-            echo(f"d={n_features:3d} K={n_clusters:4d} dK={n_features * n_clusters:5d} "
-                 f"direct {times['direct']:7.2f} ms  gemm {times['gemm']:7.2f} ms  -> {winner}")  # fmt: skip
+            echo(table.line(str(n_features), str(n_clusters), str(n_features * n_clusters),
+                            format_duration(times["direct"]), format_duration(times["gemm"]), winner))  # fmt: skip
             rows.append({"n_features": n_features, "n_clusters": n_clusters, **times, "winner": winner})
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks and write a JSON record (``python -m fastkm.bench``)."""
-    parser = argparse.ArgumentParser(prog="python -m fastkm.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", default="A,B,C,D", help="grid points, comma-separated")
-    parser.add_argument("--impl", default=",".join(FASTKM_BACKENDS + PEERS), help="implementations to time")
-    parser.add_argument("--scale", type=float, default=1.0, help="scale N by this factor")
-    parser.add_argument("--iterations", type=int, default=11)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--full-fit", action="store_true", help="also time default fits against scikit-learn")
-    parser.add_argument("--rss", action="store_true", help="also measure peak RSS at N=10M, d=16, K=64")
-    parser.add_argument("--sweep", action="store_true", help="also sweep the Numba strategy threshold")
-    parser.add_argument("--gpu", action="store_true",
-                        help="time the GPU: fastkm-cupy against the PyTorch and CuPy baselines, N x 10 "
-                             "unless --scale is given, floors measured on the device")  # fmt: skip
-    parser.add_argument("--json", type=Path, help="write the record here")
-    parser.add_argument("--plot", type=Path, help="draw the per-iteration times into this PNG")
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fastkm.bench``: the ``fastkm bench`` command itself (same options, same names)."""
+    from .cli import bench
 
-    record: dict[str, Any] = {"machine": machine_info()}
-    if args.gpu:
-        record["machine"]["gpu"] = gpu_info()
-    print(json.dumps(record["machine"], indent=1))
-    record["floors"] = measure_gpu_floors() if args.gpu else measure_floors()
-    implementations = GPU_FASTKM + GPU_PEERS if args.gpu and args.impl == parser.get_default("impl") else args.impl.split(",")
-    scale = 10.0 if args.gpu and args.scale == parser.get_default("scale") else args.scale
-    record["grid"] = run_grid(
-        args.grid.split(","), list(implementations), scale=scale, iterations=args.iterations,
-        repeats=args.repeats, floors=record["floors"], peers=GPU_PEERS if args.gpu else PEERS,
-    )  # fmt: skip
-    if args.full_fit:
-        record["full_fit"] = full_fit([(1_000_000, 16, 64), (1_000_000, 16, 256)], seeds=(0, 1, 2, 3, 4))
-    if args.rss:
-        record["peak_rss"] = peak_rss()
-        print(json.dumps(record["peak_rss"]))
-    if args.sweep:
-        record["strategy_sweep"] = strategy_sweep()
-    if args.plot:
-        plot_grid(record["grid"], args.plot)
-        print(f"wrote {args.plot}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(record, indent=1))
-        print(f"wrote {args.json}")
-    return 0
+    bench.main(args=argv, prog_name="python -m fastkm.bench")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

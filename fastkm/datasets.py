@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import check_n_clusters, check_random_state
+from .validation import check_integer, check_n_clusters, check_random_state
 
 __all__ = ["GaussianBoard", "gaussian_board", "uniform_board", "write_board"]
 
@@ -129,9 +129,9 @@ def write_board(
         raise ValueError("labels_path must differ from path (the labels would overwrite the points)")
     if path.suffix.lower() != ".npy":
         raise ValueError(f"path must end in .npy (NumPy's format, which fastkm fit reads), got {str(path)!r}")
-    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
-        raise TypeError(f"random_state must be an int or None for write_board, got {type(random_state).__name__}")
-    seed = np.random.SeedSequence(None if random_state is None else int(random_state))
+    if random_state is not None:
+        random_state = check_integer(random_state, "random_state", minimum=0)
+    seed = np.random.SeedSequence(random_state)
     rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=(2**31,)))
     if n_clusters is None:
         centers, spreads = np.zeros((0, n_features)), np.zeros(0)
@@ -192,10 +192,7 @@ def _blob_inside_board(rng: np.random.Generator, center: np.ndarray, spread: flo
 
 
 def _check_sizes(n_samples: Any, n_features: Any) -> tuple[int, int]:
-    for name, value in (("n_samples", n_samples), ("n_features", n_features)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(n_samples), int(n_features)
+    return check_integer(n_samples, "n_samples", minimum=1), check_integer(n_features, "n_features", minimum=1)
 
 
 def _check_spread(spread: Any) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from .backends.base import to_backend, to_input_type
 from .exceptions import not_fitted_error
 from .init import InitSpec
 from .lloyd import KMeansResult, kmeans
-from .validation import check_data, check_sample_weight
+from .validation import check_data, check_sample_weight, check_weight_scale
 
 __all__ = ["KMeans"]
 
@@ -151,6 +151,7 @@ class KMeans:
         """Opposite of the inertia of ``X`` under the fitted centroids (higher is better)."""
         backend, X_backend, centroids, _ = self._prepare(X)
         weight = check_sample_weight(sample_weight, X_backend.shape[0], np.float64, backend.xp)
+        check_weight_scale(X_backend, weight)
         _, sq_dist = backend.assign(X_backend, centroids)
         return -float(sq_dist.sum() if weight is None else sq_dist @ weight)
 

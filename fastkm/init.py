@@ -15,7 +15,14 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
-from .validation import check_data, check_n_clusters, check_random_state, check_sample_weight
+from .validation import (
+    check_data,
+    check_integer,
+    check_n_clusters,
+    check_random_state,
+    check_sample_weight,
+    check_weight_scale,
+)
 
 __all__ = ["INIT_METHODS", "init_centroids", "kmeans_plusplus"]
 
@@ -104,8 +111,9 @@ def kmeans_plusplus(
     X_backend = to_backend(X_checked, backend)
     n_clusters = check_n_clusters(n_clusters, X_backend.shape[0])
     weight = check_sample_weight(sample_weight, X_backend.shape[0], X_backend.dtype, backend.xp)
-    if n_local_trials is not None and (not isinstance(n_local_trials, int) or n_local_trials < 1):
-        raise ValueError(f"n_local_trials must be a positive integer, got {n_local_trials!r}")
+    check_weight_scale(X_backend, weight)
+    if n_local_trials is not None:
+        n_local_trials = check_integer(n_local_trials, "n_local_trials", minimum=1)
     rng = check_random_state(random_state)
     centroids, indices = _kmeans_plusplus(X_backend, n_clusters, weight, rng, backend, n_local_trials)
     return to_input_type(centroids, backend, is_cupy_array(X_checked)), indices

@@ -40,6 +40,7 @@ from .validation import (
     check_random_state,
     check_sample_weight,
     check_tol,
+    check_weight_scale,
 )
 
 __all__ = ["KMeansResult", "LloydIteration", "kmeans", "lloyd"]
@@ -167,6 +168,7 @@ def kmeans(
     max_iter = check_max_iter(max_iter)
     tol = check_tol(tol)
     weight = check_sample_weight(sample_weight, n_samples, X_backend.dtype, xp)  # None: unit weights
+    check_weight_scale(X_backend, weight)
     n_weighted = n_samples if weight is None else int((weight > 0).sum())
     if n_weighted < n_clusters:
         raise ValueError(

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .backends.base import to_host
+from .validation import check_integer
 
 __all__ = ["Projection", "animate_lloyd", "plot_clusters", "plot_inertia", "plot_voronoi"]
 
@@ -65,8 +66,7 @@ class Projection:
         X = to_host(X)
         if X.ndim != 2 or X.shape[0] < 1:
             raise ValueError(f"X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
-        if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1:
-            raise ValueError(f"max_points must be a positive integer, got {max_points!r}")
+        max_points = check_integer(max_points, "max_points", minimum=1)
         self.n_features = X.shape[1]
         if self.n_features <= 2:
             self.mean, self.axes = None, None
@@ -182,8 +182,7 @@ def plot_voronoi(
             f"Voronoi regions are drawn for 2-D centroids only, got shape {centroids.shape}; "
             "use plot_clusters (which projects on principal components) for other dimensions"
         )
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 10 <= resolution <= 4000:
-        raise ValueError(f"resolution must be an integer in [10, 4000], got {resolution!r}")
+    resolution = check_integer(resolution, "resolution", minimum=10, maximum=4000)
     if X is not None:
         X = to_host(X)
         if X.ndim != 2 or X.shape[1] != 2:
@@ -267,9 +266,10 @@ def animate_lloyd(
 ):
     """Fit k-means and save an animation of its Lloyd iterations as a GIF (or MP4, with ffmpeg).
 
-    Frame ``t`` shows the points coloured by their nearest centroid at
-    iteration ``t``, the centroids as stars, and the path each centroid has
-    travelled so far. ``kmeans_options`` go to :func:`fastkm.kmeans` (``init``,
+    A fit of ``n_iter`` iterations gives ``n_iter + 1`` frames: frame ``t``
+    shows the centroids after ``t`` iterations as stars (frame 0: the initial
+    centroids), the points coloured by their nearest centroid, and the path
+    each centroid has travelled so far. ``kmeans_options`` go to :func:`fastkm.kmeans` (``init``,
     ``random_state``, ``backend``, ...); the frames come from its per-iteration
     callback, so the animation shows exactly the fit that is returned.
     ``n_init`` defaults to 1 here (one run to watch; with more, every run is
@@ -287,8 +287,7 @@ def animate_lloyd(
         raise ValueError(f"path must end in .gif or .mp4, got {str(path)!r}")
     if suffix == ".mp4" and shutil.which("ffmpeg") is None:
         raise ValueError("writing .mp4 needs ffmpeg on PATH; install it or ask for a .gif")
-    if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or fps < 1:
-        raise ValueError(f"fps must be a positive integer, got {fps!r}")
+    fps = check_integer(fps, "fps", minimum=1)
     if "callback" in kmeans_options:
         raise TypeError("animate_lloyd records the iterations through kmeans' callback; do not pass one")
 
@@ -298,11 +297,12 @@ def animate_lloyd(
     frames: list[tuple[int, np.ndarray, np.ndarray]] = []
 
     def record(step) -> None:
-        frames.append((step.iteration, to_host(step.labels)[rows], to_host(step.previous_centroids).astype(np.float64)))
+        # (the centroids after step.iteration - 1 iterations, and the points' nearest of them)
+        frames.append((step.iteration - 1, to_host(step.labels)[rows], to_host(step.previous_centroids).astype(np.float64)))
 
     result = kmeans(X, n_clusters, callback=record, **kmeans_options)
     final_centroids = to_host(result.centroids).astype(np.float64)
-    frames.append((result.n_iter + 1, to_host(result.labels)[rows], final_centroids))
+    frames.append((result.n_iter, to_host(result.labels)[rows], final_centroids))
 
     plt = _pyplot()
     projection = Projection(X_host, max_points)
@@ -331,7 +331,8 @@ def animate_lloyd(
             path_k = np.array([centres[k] for centres in history[: index + 1]])
             trail.set_data(path_k[:, 0], path_k[:, 1])
         last = index == len(frames) - 1
-        ax.set_title(f"Lloyd iteration {iteration}" + (" (final)" if last else "") + f", K={n_clusters}")
+        state = "initial centroids" if iteration == 0 else f"after iteration {iteration}" + (" (final)" if last else "")
+        ax.set_title(f"Lloyd, K={n_clusters}: {state}")
         return (points, stars, *trails)
 
     movie = animation.FuncAnimation(fig, update, frames=len(frames), blit=False)

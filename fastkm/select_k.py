@@ -39,11 +39,13 @@ import numpy as np
 
 from .backends.base import to_host
 
-__all__ = ["METHODS", "SelectKResult", "select_k"]
+__all__ = ["DEFAULT_K_RANGE", "METHODS", "SelectKResult", "select_k"]
 
 logger = logging.getLogger("fastkm")
 
 METHODS = ("gap", "fK", "elbow", "silhouette")
+#: The K tried when none are given (``select_k`` and ``fastkm select-k``).
+DEFAULT_K_RANGE = range(1, 11)
 _DESCRIPTION = {
     "gap": "gap statistic Gap(k) (error bars: s_k)",
     "fK": "f(K) (lower is better; < 0.85: structure)",
@@ -92,7 +94,7 @@ class SelectKResult:
 
 def select_k(
     X: Any,
-    k_range: Any = range(1, 11),
+    k_range: Any = DEFAULT_K_RANGE,
     *,
     method: str = "gap",
     n_refs: int = 10,
@@ -130,15 +132,14 @@ def select_k(
         Passed to :func:`fastkm.kmeans` (``n_init``, ``max_iter``, ``tol``...).
     """
     from .lloyd import kmeans
-    from .validation import check_data, check_random_state
+    from .validation import check_data, check_integer, check_random_state
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     if reference not in ("box", "pca"):
         raise ValueError(f"reference must be 'box' or 'pca', got {reference!r}")
-    for name, value, low in (("n_refs", n_refs, 1), ("silhouette_samples", silhouette_samples, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    n_refs = check_integer(n_refs, "n_refs", minimum=1)
+    silhouette_samples = check_integer(silhouette_samples, "silhouette_samples", minimum=2)
     X = check_data(X, name="X")
     n_samples, n_features = X.shape
     ks = _check_k_range(k_range, n_samples)

@@ -23,6 +23,7 @@ from .backends.base import array_namespace, is_cupy_array
 
 __all__ = [
     "check_data",
+    "check_integer",
     "check_init_array",
     "check_max_iter",
     "check_n_clusters",
@@ -30,6 +31,7 @@ __all__ = [
     "check_random_state",
     "check_sample_weight",
     "check_tol",
+    "check_weight_scale",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -161,6 +163,30 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any 
     return cast
 
 
+def check_integer(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer parameter: any integer type (``numbers.Integral``: NumPy's too), never a bool.
+
+    >>> check_integer(np.int64(3), "n_local_trials", minimum=1)
+    3
+    >>> check_integer(2.0, "max_iter")
+    Traceback (most recent call last):
+    ...
+    TypeError: max_iter must be an integer, got 2.0 (float)
+    >>> check_integer(0, "n_refs", minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_refs must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {wanted}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
+    return int(value)
+
+
 def check_n_clusters(n_clusters: Any, n_samples: int | None = None) -> int:
     """Validate ``n_clusters`` (and, given ``n_samples``, that N >= K).
 
@@ -171,25 +197,18 @@ def check_n_clusters(n_clusters: Any, n_samples: int | None = None) -> int:
     ...
     ValueError: n_samples=2 should be >= n_clusters=5: k-means needs at least as many points as clusters (N >= K). Lower n_clusters or pass more data.
     """
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
-        raise TypeError(f"n_clusters must be an integer, got {n_clusters!r} ({type(n_clusters).__name__})")
-    if n_clusters < 1:
-        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    n_clusters = check_integer(n_clusters, "n_clusters", minimum=1)
     if n_samples is not None and n_samples < n_clusters:
         raise ValueError(
             f"n_samples={n_samples} should be >= n_clusters={n_clusters}: k-means needs at least as many "
             "points as clusters (N >= K). Lower n_clusters or pass more data."
         )
-    return int(n_clusters)
+    return n_clusters
 
 
 def check_max_iter(max_iter: Any) -> int:
     """``max_iter`` must be an integer >= 1."""
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral):
-        raise TypeError(f"max_iter must be an integer, got {max_iter!r} ({type(max_iter).__name__})")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    return int(max_iter)
+    return check_integer(max_iter, "max_iter", minimum=1)
 
 
 def check_tol(tol: Any) -> float:
@@ -210,9 +229,7 @@ def check_n_init(n_init: Any, init: Any) -> int:
         return 10 if runs_random_draws else 1
     if isinstance(n_init, bool) or not isinstance(n_init, numbers.Integral):
         raise TypeError(f"n_init must be a positive integer or 'auto', got {n_init!r} ({type(n_init).__name__})")
-    if n_init < 1:
-        raise ValueError(f"n_init must be >= 1, got {n_init}")
-    return int(n_init)
+    return check_integer(n_init, "n_init", minimum=1)
 
 
 def check_random_state(random_state: Any) -> np.random.Generator:
@@ -303,11 +320,58 @@ def _check_finite(X: Any, name: str, xp: Any) -> None:
         raise ValueError(f"{name} contains NaN; remove or impute the missing values first")
     if np.isinf(low) or np.isinf(high):
         raise ValueError(f"{name} contains infinity (inf); remove those rows or clip the values first")
-    # A squared distance sums n_features squares of differences of up to 2 * max|x|.
-    limit = float(np.sqrt(np.finfo(X.dtype).max / (4.0 * X.shape[1]))) / 2.0
+    # A squared distance sums n_features squares of differences of up to 2 * max|x| in X's dtype ...
+    n_samples, n_features = X.shape
+    limit = float(np.sqrt(np.finfo(X.dtype).max / (4.0 * n_features))) / 2.0
     magnitude = max(abs(low), abs(high))
     if magnitude > limit:
         raise ValueError(
             f"{name} has values up to {magnitude:.3g}, too large to square in {X.dtype} "
-            f"(the limit for {X.shape[1]} features is {limit:.3g}); rescale {name}, e.g. divide it by {magnitude:.3g}"
+            f"(the limit for {n_features} features is {limit:.3g}); rescale {name}, e.g. divide it by {magnitude:.3g}"
+        )
+    # ... and inertia sums n_samples of them, at most n_features * (max - min)^2 each, in float64.
+    spread_limit = float(np.sqrt(_FLOAT64_MAX / (n_samples * n_features)))
+    if high - low > spread_limit:
+        raise ValueError(
+            f"{name} spans {low:.3g} to {high:.3g}: the squared distances of {n_samples} points with {n_features} "
+            f"features would sum past float64's range (the span must stay below {spread_limit:.3g}); "
+            f"rescale {name}, e.g. divide it by {high - low:.3g}"
+        )
+
+
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
+
+def check_weight_scale(X: Any, sample_weight: Any) -> None:
+    """Weighted sums must stay finite in float64: reject weights too heavy for ``X``.
+
+    Inertia and the cluster sums add ``w_i * |x_i - c|^2`` and ``w_i * x_i``
+    in float64; every point and centroid lies in ``X``'s bounding box, so the
+    total weight times ``n_features * (max - min)^2`` (and times ``max|x|``)
+    must stay below float64's largest number. Unit weights were checked by
+    :func:`check_data` (``n_samples`` times the same bound); weights are only
+    rejected, never rescaled, so a result's inertia is always in the caller's
+    units.
+
+    >>> X = np.array([[0.0, 0.0], [1.0, 1.0]])
+    >>> check_weight_scale(X, np.array([1e300, 1.0]))
+    >>> check_weight_scale(X, np.array([1e308, 1e307]))
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight is too large for X: its total (1.1e+308) times the largest squared distance between points of X (2) overflows float64, so the weighted sums would be infinite; the total weight must stay below 8.99e+307. Divide sample_weight by a constant (the clustering does not change).
+    """
+    if sample_weight is None:
+        return
+    n_samples, n_features = X.shape
+    with np.errstate(over="ignore"):
+        total = float(sample_weight.sum(dtype=np.float64))
+    if total <= n_samples:  # no heavier than unit weights, which check_data allowed
+        return
+    low, high = float(X.min()), float(X.max())
+    worst = max(n_features * (high - low) ** 2, abs(low), abs(high))
+    if worst > 0 and (not np.isfinite(total) or total > _FLOAT64_MAX / worst):
+        raise ValueError(
+            f"sample_weight is too large for X: its total ({total:.3g}) times the largest squared distance between "
+            f"points of X ({worst:.3g}) overflows float64, so the weighted sums would be infinite; the total weight "
+            f"must stay below {_FLOAT64_MAX / worst:.3g}. Divide sample_weight by a constant (the clustering does not change)."
         )

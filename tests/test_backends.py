@@ -107,11 +107,16 @@ def test_backend_names_constant():
     assert BACKEND_NAMES == ("auto", "numpy", "numba", "cupy")
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 7, 64, None])
-def test_numpy_reference_never_builds_an_n_by_k_matrix(chunk_rows, monkeypatch):
-    """Each block's distance matrix has at most chunk_rows rows."""
+@pytest.mark.parametrize(
+    "chunk_rows, n_samples",
+    [(1, 100), (7, 1000), (64, 1000), (1000, 1000), (5000, 1000), (None, 40_000)],
+)
+def test_numpy_reference_never_builds_an_n_by_k_matrix(chunk_rows, n_samples, monkeypatch):
+    """X is walked in consecutive blocks of chunk_rows rows (the last one shorter); by default a block's
+    float64 distance matrix is about 8 MiB, so N x K is never built when it is larger than that."""
     import fastkm.backends.numpy_backend as module
 
+    n_clusters = 64  # the default block is then 8 MiB / (8 bytes x 64) = 16,384 rows, well under N = 40,000
     seen = []
     original = module._expanded_sq_distances
 
@@ -120,7 +125,14 @@ def test_numpy_reference_never_builds_an_n_by_k_matrix(chunk_rows, monkeypatch):
         return original(block, centroids)
 
     monkeypatch.setattr(module, "_expanded_sq_distances", spy)
-    X = np.random.default_rng(0).standard_normal((1000, 3))
-    NumpyBackend(chunk_rows=chunk_rows).assign_accumulate(X, X[:5], np.ones(1000))
-    assert sum(seen) == 1000
-    assert max(seen) <= (chunk_rows or 1000)
+    X = np.random.default_rng(0).standard_normal((n_samples, 3))
+    NumpyBackend(chunk_rows=chunk_rows).assign_accumulate(X, X[:n_clusters], np.ones(n_samples))
+    step = seen[0] if chunk_rows is None else chunk_rows
+    # every row once, in full blocks and one last partial block
+    assert sum(seen) == n_samples
+    assert len(seen) == -(-n_samples // step)
+    assert seen[:-1] == [step] * (len(seen) - 1) and 0 < seen[-1] <= step
+    if chunk_rows is None:
+        block_bytes = step * n_clusters * 8
+        assert 4 * 2**20 < block_bytes <= 8 * 2**20, f"default block of {step} rows: {block_bytes} bytes"
+        assert len(seen) >= 3  # so N x K (20 MiB here) was never one block

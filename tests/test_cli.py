@@ -109,9 +109,10 @@ def test_select_k_finds_three(tmp_path, data_files):
 
 def test_bench_runs_the_shared_harness(tmp_path):
     out = tmp_path / "bench.json"
-    result = run("bench", "--grid", "A", "--scale", "0.002", "--backends", "numpy", "--peers", "", "--json", str(out))
+    result = run("bench", "--grid", "A", "--scale", "0.002", "--backends", "numpy", "--peers", "", "--repeats", "1",
+                 "--iterations", "3", "--json", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "floors: SGEMM" in result.stdout and "A     numpy" in result.stdout
+    assert "floors   SGEMM" in result.stdout and any(line.split()[:2] == ["A", "numpy"] for line in result.stdout.splitlines())
     import json
 
     record = json.loads(out.read_text())
@@ -137,7 +138,7 @@ def test_info_lists_every_backend():
         (["fit", "{folder}/X.npy", "-k", "2", "--n-init", "many"], "--n-init: expected an integer"),
         (["fit", "{folder}/X.npy", "-k", "2", "-o", "out.txt"], "must end in .npz"),
         (["fit", "{folder}/X.npz", "-k", "2", "--key", "Y"], "no array named 'Y'"),
-        (["fit", "{folder}/X.csv", "-k", "2"], "row 2, column 'sample': 's0000' is not a number; name an id column"),
+        (["fit", "{folder}/X.csv", "-k", "2", "--id-column", "none"], "row 2, column 'sample': 's0000' is not a number; name an id column"),
         (["fit", "{folder}/X.csv", "-k", "2", "--id-column", "name"], "no column named 'name'"),
         (["fit", "{folder}/X.npy", "-k", "2", "--id-column", "0"], "id columns are for text and parquet files"),
         (["fit", "{folder}/bad.json", "-k", "2"], "unknown file type '.json'"),
@@ -208,8 +209,10 @@ def test_fit_reads_parquet_with_an_id_column(tmp_path, data_files):
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(open(labels_csv, newline="")))
     assert rows[0] == ["name", "label"] and rows[1][0] == "p0" and len(rows) == 601
-    bad = run("fit", str(tmp_path / "X.parquet"), "-k", "3")
+    bad = run("fit", str(tmp_path / "X.parquet"), "-k", "3", "--id-column", "none")
     assert bad.returncode == 2 and "non-numeric columns name" in bad.stderr
+    auto = run("-v", "fit", str(tmp_path / "X.parquet"), "-k", "3")  # a first column of names: the ids
+    assert auto.returncode == 0 and "the first column 'name' holds names" in auto.stderr, auto.stderr
 
 
 def test_log_lines_never_share_a_line_with_the_progress_bar():

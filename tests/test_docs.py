@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,12 +21,59 @@ def test_readme_python_examples_run(index, tmp_path, monkeypatch):
     code = _python_blocks(ROOT / "README.md")[index]
     namespace: dict = {}
     exec(compile(code, f"README.md[python block {index}]", "exec"), namespace)
+    fit_call = re.search(r"fastkm\.kmeans\(([\w.]+), (\d+)", code)
     if "result" in namespace:
-        assert namespace["result"].centroids.shape[0] == namespace["result"].labels.max() + 1
+        assert fit_call, "the README's result comes from fastkm.kmeans(X, K, ...)"
+        data, n_clusters = eval(fit_call.group(1), namespace), int(fit_call.group(2))
+        _check_fit(namespace["result"], data, n_clusters)
+        backend = re.search(r"backend=(\w+)Backend\(", code)  # a backend instance runs the fit
+        if backend:
+            assert namespace["result"].backend == backend.group(1).lower()
+    if "model" in namespace:
+        _check_model(namespace["model"], namespace["X"])
     if "choice" in namespace:  # the K-selection example finds the board's 5 blobs, as it says
-        assert namespace["choice"].best_k == 5
+        choice = namespace["choice"]
+        assert choice.best_k == 5
+        k_range = eval(re.search(r"select_k\([\w.]+, (range\(\d+, \d+\))", code).group(1))
+        assert choice.k_values == tuple(k_range) and choice.scores.shape == (len(k_range),)
+        assert np.all(np.isfinite(choice.scores)) and np.all(np.isfinite(choice.errors))
     for picture in re.findall(r'"(\w+\.(?:png|gif))"', code):
         assert (tmp_path / picture).stat().st_size > 5000, f"{picture} was not drawn"
+
+
+def _sq_distances(X, centroids):
+    """Squared distances of every point to every centroid, in float64 (the README's data are small)."""
+    X, centroids = np.asarray(X, dtype=np.float64), np.asarray(centroids, dtype=np.float64)
+    return np.column_stack([((X - centre) ** 2).sum(axis=1) for centre in centroids])
+
+
+def _check_fit(result, X, n_clusters):
+    """What a README result must be: K centroids in the data's dtype, each label the nearest centroid,
+    the inertia the sum of squared distances to them, and the inertia history non-increasing."""
+    X = np.asarray(X)
+    assert result.centroids.shape == (n_clusters, X.shape[1]) and result.centroids.dtype == X.dtype
+    assert result.labels.shape == (len(X),) and result.labels.dtype == np.int32
+    sq = _sq_distances(X, result.centroids)
+    own = sq[np.arange(len(X)), result.labels]
+    nearest = sq.min(axis=1)
+    rounding = 1e-5 if X.dtype == np.float32 else 1e-10  # float32 fits may round near-ties either way
+    assert np.all(own <= nearest * (1 + rounding) + rounding), "a label is not the nearest centroid"
+    assert np.mean(result.labels == sq.argmin(axis=1)) > 0.999
+    assert result.inertia == pytest.approx(own.sum(), rel=1e-7)  # (exact distances, summed in float64)
+    assert len(set(result.labels.tolist())) == n_clusters  # no empty cluster
+    history = np.asarray(result.inertia_history)
+    assert len(history) == result.n_iter and np.all(np.diff(history) <= 1e-6 * history[0])
+    assert history[-1] >= result.inertia * (1 - 1e-7)  # the last step moved the centroids down to it
+
+
+def _check_model(model, X):
+    """The README's estimator: predict, transform and score agree with its centroids."""
+    X = np.asarray(X)
+    sq = _sq_distances(X, model.cluster_centers_)
+    np.testing.assert_array_equal(model.predict(X[:5]), sq[:5].argmin(axis=1))
+    np.testing.assert_allclose(model.transform(X[:5]), np.sqrt(sq[:5]), rtol=1e-5)
+    assert model.score(X) == pytest.approx(-sq.min(axis=1).sum(), rel=1e-5)
+    assert model.score(X) == pytest.approx(-model.inertia_, rel=1e-5)
 
 
 def test_readme_test_command_is_what_ci_runs():

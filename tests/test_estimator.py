@@ -46,20 +46,31 @@ def test_passes_scikit_learn_clustering_check(readonly_memmap):
 
 
 def test_clone_pipeline_and_grid_search():
-    sklearn = pytest.importorskip("sklearn", reason="needs scikit-learn")
+    pytest.importorskip("sklearn", reason="needs scikit-learn")
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = KMeans(3, init="random", n_init=2, random_state=0)
+    # clone: a new, unfitted estimator with the same parameters
+    model = KMeans(3, init="random", n_init=2, random_state=0).fit(X)
     copy = clone(model)
     assert copy.get_params() == model.get_params() and copy is not model
-    pipeline = make_pipeline(StandardScaler(), KMeans(4, random_state=0)).fit(X)
-    assert pipeline.predict(X).shape == (len(X),)
+    assert not hasattr(copy, "cluster_centers_")
+    # a pipeline clusters the scaled data: the same as scaling by hand, then fitting
+    pipeline = make_pipeline(StandardScaler(), KMeans(4, random_state=0, backend="numpy")).fit(X)
+    scaled = StandardScaler().fit_transform(X)
+    by_hand = KMeans(4, random_state=0, backend="numpy").fit(scaled)
+    np.testing.assert_allclose(pipeline[-1].cluster_centers_, by_hand.cluster_centers_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(pipeline.predict(X), by_hand.predict(scaled))
+    # grid search scores each candidate by score (= -inertia on the held-out fold), so more clusters win,
+    # and refits the winner on all the data
     search = GridSearchCV(KMeans(random_state=0), {"n_clusters": [2, 4, 6]}, cv=3).fit(X)
-    assert search.best_params_["n_clusters"] == 6  # score = -inertia always prefers more clusters
-    assert sklearn.__version__
+    means = search.cv_results_["mean_test_score"]
+    assert np.all(means < 0) and np.all(np.diff(means) > 0)
+    assert search.best_params_["n_clusters"] == 6
+    assert search.best_estimator_.cluster_centers_.shape == (6, 3)
+    assert search.best_estimator_.score(X) == pytest.approx(-search.best_estimator_.inertia_, rel=1e-9)
 
 
 def test_matches_scikit_learn_estimator_from_the_same_init():
@@ -129,7 +140,7 @@ def test_get_set_params_and_repr():
 
 def test_invalid_params_fail_at_fit_not_init():
     model = KMeans(n_clusters=-1)  # stored as given
-    with pytest.raises(ValueError, match="n_clusters must be >= 1"):
+    with pytest.raises(ValueError, match="n_clusters must be a positive integer"):
         model.fit(X)
 
 
@@ -150,3 +161,54 @@ def test_pandas_feature_names():
         model.predict(X)
     refit = model.fit(X)
     assert not hasattr(refit, "feature_names_in_")
+
+
+# Mixed dtypes: a model and data of different precisions are compared in the wider of the two
+# (rounding either to the other's dtype can change which centroid is nearest). One feature, values
+# around 1, where float32's spacing is U above 1 and U / 2 below it.
+U = 2.0**-23
+
+
+def _mixed_dtype_backends():
+    from .conftest import AVAILABLE_BACKENDS
+
+    return [name for name in ("numpy", "numba") if name in AVAILABLE_BACKENDS]
+
+
+@pytest.mark.parametrize("backend", _mixed_dtype_backends())
+def test_float64_model_predicts_float32_data_without_rounding_the_model(backend):
+    # centroid 0 is 0.45 U from the point, centroid 1 is 0.4 U: centroid 1 is the nearest. Rounded to
+    # float32, centroid 0 becomes 1.0 (on the point) and centroid 1 becomes 1 - U/2: the order swaps.
+    centroids = np.array([[1.0 + 0.45 * U], [1.0 - 0.4 * U]])
+    point = np.array([[1.0]], dtype=np.float32)
+    assert np.abs(centroids.astype(np.float32) - point).ravel().argmin() == 0  # (the trap is real)
+    model = KMeans(2, init=centroids, backend=backend).fit(centroids)
+    assert model.cluster_centers_.dtype == np.float64
+    np.testing.assert_array_equal(model.cluster_centers_, centroids)  # each point is its own cluster
+    assert model.predict(point).tolist() == [1]
+    assert model.predict(point.astype(np.float64)).tolist() == [1]
+    assert model.score(point) == pytest.approx(-((0.4 * U) ** 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", _mixed_dtype_backends())
+def test_float64_model_transforms_float32_data_in_float64(backend):
+    centroids = np.array([[1.0 + 0.45 * U], [1.0 - 0.4 * U]])
+    model = KMeans(2, init=centroids, backend=backend).fit(centroids)
+    distances = model.transform(np.array([[1.0]], dtype=np.float32))
+    assert distances.dtype == np.float64
+    np.testing.assert_allclose(distances, [[0.45 * U, 0.4 * U]], rtol=1e-6)  # float32 would say [0, U/2]
+
+
+@pytest.mark.parametrize("backend", _mixed_dtype_backends())
+def test_float32_model_on_float64_data_does_not_round_the_data(backend):
+    # float32 centroids 1 - U/2 and 1 + 2U; the float64 point 1 + 0.7 U is 1.2 U from centroid 0 and
+    # 1.3 U from centroid 1. Rounded to float32 the point becomes 1 + U: 1.5 U and U, the order swaps.
+    centroids = np.array([[1.0 - 0.5 * U], [1.0 + 2.0 * U]], dtype=np.float32)
+    point = np.array([[1.0 + 0.7 * U]])
+    assert np.abs(centroids - point.astype(np.float32)).ravel().argmin() == 1  # (the trap is real)
+    model = KMeans(2, init=centroids, backend=backend).fit(centroids)
+    assert model.cluster_centers_.dtype == np.float32
+    assert model.predict(point).tolist() == [0]
+    distances = model.transform(point)
+    assert distances.dtype == np.float64
+    np.testing.assert_allclose(distances, [[1.2 * U, 1.3 * U]], rtol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -19,13 +21,13 @@ from fastkm.backends.numba_backend import DIRECT_MAX_FEATURES, NumbaBackend  # n
     "kwargs, match",
     [
         (dict(n_threads=0), "n_threads must be a positive integer"),
-        (dict(n_threads=True), "n_threads must be a positive integer"),
+        (dict(n_threads=True), "n_threads must be an integer, got True"),
         (dict(n_threads=10_000), "exceeds the .* threads Numba was started with; set the NUMBA_NUM_THREADS"),
         (dict(strategy="blas"), "strategy must be 'auto', 'direct' or 'gemm'"),
     ],
 )
 def test_bad_options(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         NumbaBackend(**kwargs)
 
 
@@ -98,12 +100,76 @@ def test_fortran_ordered_input_gives_the_same_fit(order):
     np.testing.assert_array_equal(result.labels, reference.labels)
 
 
+_WARMUP_THEN_FIT = """
+import json
+import numpy as np
+import fastkm
+from fastkm.backends import numba_backend
+from fastkm.backends.numba_backend import NumbaBackend
+
+KERNELS = ("_assign_kernel", "_pairwise_kernel", "_labelled_kernel", "_seeding_potentials", "_seeding_update")
+
+def signatures():
+    return {name: sorted(map(str, getattr(numba_backend, name).signatures)) for name in KERNELS}
+
+numba_backend.warmup()
+after_warmup = signatures()
+data_dtypes = {
+    name: sorted({str(signature[0].dtype) for signature in getattr(numba_backend, name).signatures})
+    for name in KERNELS
+}
+X = np.random.default_rng(0).standard_normal((500, 5))
+for dtype in (np.float32, np.float64):
+    data = X.astype(dtype)
+    for strategy in ("direct", "gemm"):
+        backend = NumbaBackend(strategy=strategy)
+        for weight in (None, np.linspace(0.5, 2.0, len(X))):
+            for init in ("k-means++", "random"):
+                fastkm.kmeans(data, 4, init=init, sample_weight=weight, random_state=0, backend=backend)
+    model = fastkm.KMeans(4, random_state=0, backend="numba").fit(data)
+    model.predict(data), model.transform(data), model.score(data)
+print(json.dumps({"data_dtypes": data_dtypes, "after_warmup": after_warmup, "after_fits": signatures()}))
+"""
+
+
 def test_warmup_compiles_every_kernel():
-    seconds = numba_backend.warmup()
-    assert seconds >= 0
-    for kernel in (numba_backend._assign_kernel, numba_backend._seeding_potentials, numba_backend._pairwise_kernel):
-        assert len(kernel.signatures) >= 2  # float32 and float64
-    assert fastkm.warmup() >= 0
+    """In a fresh process (kernels loaded by nothing else): after warmup every kernel has its float32 and
+    float64 versions, and fits and the estimator in either precision (both strategies, weights or not,
+    either init) compile nothing more: warmup covered the signatures real work uses."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _WARMUP_THEN_FIT], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    for name, dtypes in report["data_dtypes"].items():
+        assert {"float32", "float64"} <= set(dtypes), f"{name} compiled for {dtypes}"
+    assert report["after_fits"] == report["after_warmup"]
+
+
+def test_warmup_returns_the_seconds_it_took(monkeypatch):
+    """The return value is the time warmup spent: it includes the work it does and nothing beyond the call."""
+    numba_backend.warmup()  # compiled: what is timed below is only the calls
+    pause = 0.05
+    calls = []
+    original = NumbaBackend.pairwise_sq_distances
+
+    def slow(self, X, Y):
+        calls.append(X.dtype)
+        time.sleep(pause)
+        return original(self, X, Y)
+
+    monkeypatch.setattr(NumbaBackend, "pairwise_sq_distances", slow)
+    for run in (numba_backend.warmup, lambda: fastkm.warmup("numba")):
+        calls.clear()
+        start = time.perf_counter()
+        seconds = run()
+        elapsed = time.perf_counter() - start
+        assert type(seconds) is float
+        assert calls, "warmup no longer calls pairwise_sq_distances; pick another method to slow down"
+        assert len(calls) * pause <= seconds <= elapsed
+    assert fastkm.warmup("numpy") == 0.0  # nothing to compile
 
 
 @pytest.mark.parametrize("strategy", ["direct", "gemm"])

@@ -25,6 +25,10 @@ def _pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
 
 
+def _tab10(n):
+    return [plt.get_cmap("tab10")(k) for k in range(n)]
+
+
 def _has_colour(pixels: np.ndarray, rgba, tolerance: int = 40) -> bool:
     target = np.array([round(255 * c) for c in rgba[:3]])
     return bool((np.abs(pixels - target).max(axis=2) <= tolerance).any())
@@ -127,10 +131,27 @@ def test_pandas_input_and_degenerate_shapes(tmp_path, fitted):
     pd = pytest.importorskip("pandas", reason="pandas is not installed")
     board, result = fitted
     ax = plot_clusters(pd.DataFrame(board.X), pd.Series(result.labels), result.centroids)
+    points, stars = ax.collections
+    # every point drawn where it is (2-D data: the plane is the data's own), coloured by its cluster
+    np.testing.assert_array_equal(points.get_offsets(), board.X)
+    np.testing.assert_allclose(points.get_facecolors()[:, :3], np.array(_tab10(4))[result.labels][:, :3])
+    np.testing.assert_allclose(stars.get_offsets(), result.centroids, rtol=1e-12)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x0", "x1")
+    assert ax.get_title() == f"4 clusters, {len(board.X):,} points"
     plt.close(ax.figure)
+
     one = np.array([[1.0, 2.0, 3.0]])
     ax = plot_clusters(one, np.array([0]), one)  # one point in 3-D: a plane with a zero axis
+    points, stars = ax.collections
+    # the point and its centroid at the origin of the (mean-centred) principal plane, nothing undefined
+    np.testing.assert_array_equal(points.get_offsets(), [[0.0, 0.0]])
+    np.testing.assert_array_equal(stars.get_offsets(), [[0.0, 0.0]])
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("PC1 (0% of variance)", "PC2 (0%)")
+    assert ax.get_title() == "1 clusters, 1 points"
+    path = tmp_path / "one.png"
+    ax.figure.savefig(path, dpi=40)  # and it renders
     plt.close(ax.figure)
+    assert _has_colour(_pixels(path), plt.get_cmap("tab10")(0))
     with pytest.raises(TypeError, match="labels must be integers"):
         plot_clusters(board.X, result.labels.astype(float), result.centroids)
     with pytest.raises(ValueError, match="labels must be"):

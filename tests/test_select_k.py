@@ -68,7 +68,7 @@ def test_result_plot():
         (dict(k_range=[]), ValueError, "k_range is empty"),
         (dict(k_range="abc"), TypeError, "iterable of integers"),
         (dict(k_range=range(1, 500)), ValueError, "cannot exceed N"),
-        (dict(n_refs=0), ValueError, "n_refs must be an integer >= 1"),
+        (dict(n_refs=0), ValueError, "n_refs must be a positive integer"),
         (dict(reference="sphere"), ValueError, "reference must be 'box' or 'pca'"),
         (dict(method="elbow", k_range=range(1, 3)), ValueError, "at least 3 values of K"),
     ],
@@ -97,10 +97,45 @@ def test_silhouette_matches_scikit_learn_even_when_a_cluster_is_missing():
     np.testing.assert_allclose(_mean_silhouette(X[:100], labels[:100], 3), silhouette_score(X[:100], labels[:100]), rtol=1e-10)
 
 
-def test_pca_references_with_fewer_points_than_features():
-    X = np.random.default_rng(0).normal(size=(5, 8))
-    result = select_k(X, range(1, 3), method="gap", reference="pca", n_refs=2, random_state=0)
-    assert result.best_k in (1, 2)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pca_references_with_fewer_points_than_features(dtype):
+    """N < d: the data span only N - 1 directions; the references are drawn in the box of those
+    principal axes, so they lie in the data's own affine plane, like the data, and fill that box."""
+    from fastkm.select_k import _reference_sampler
+
+    X = np.random.default_rng(0).normal(size=(5, 8)).astype(dtype)
+    data = X.astype(np.float64)
+    mean = data.mean(axis=0)
+    centred = data - mean
+    # an orthonormal basis of the plane the centred data span (rank 4) and of the rotated box
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    plane = vt[singular > 1e-6 * singular[0]]
+    assert plane.shape == (4, 8)
+    coords = centred @ plane.T
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    draw = _reference_sampler(X, "pca")
+    rng = np.random.default_rng(1)
+    draws = [draw(rng) for _ in range(200)]
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    scale = np.abs(centred).max()
+    for Z in draws:
+        assert Z.shape == X.shape and Z.dtype == X.dtype
+        offset = Z.astype(np.float64) - mean
+        inside = offset @ plane.T
+        # nothing off the data's plane (the box of a null direction is a single value)...
+        np.testing.assert_allclose(offset - inside @ plane, 0.0, atol=tol * scale)
+        # ...and inside the box of the data's principal coordinates
+        assert np.all(inside >= low - tol * scale) and np.all(inside <= high + tol * scale)
+    assert not np.array_equal(draws[0], draws[1])  # fresh draws
+    every = np.concatenate([Z.astype(np.float64) - mean for Z in draws]) @ plane.T
+    covered = (every.max(axis=0) - every.min(axis=0)) / (high - low)
+    assert np.all(covered > 0.95), covered  # uniform in the whole box, not a corner of it
+
+    result = select_k(X, range(1, 3), method="gap", reference="pca", n_refs=3, random_state=0)
+    assert np.all(np.isfinite(result.scores)) and np.all(np.isfinite(result.errors))
+    assert np.all(result.errors >= 0) and np.any(result.errors > 0)  # the references differ
+    # K = 1: the data's inertia is its total sum of squares about the mean
+    assert result.inertia[0] == pytest.approx((centred**2).sum(), rel=1e-5)
 
 
 def test_f_of_k_ignores_one_cluster_per_point():

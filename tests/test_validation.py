@@ -76,8 +76,8 @@ def test_large_values_that_square_safely_are_clustered(dtype, value):
 @pytest.mark.parametrize(
     "n_clusters, error, match",
     [
-        (0, ValueError, "n_clusters must be >= 1"),
-        (-2, ValueError, "n_clusters must be >= 1"),
+        (0, ValueError, "n_clusters must be a positive integer"),
+        (-2, ValueError, "n_clusters must be a positive integer"),
         (2.5, TypeError, "n_clusters must be an integer"),
         ("3", TypeError, "n_clusters must be an integer"),
         (True, TypeError, "n_clusters must be an integer"),
@@ -145,12 +145,12 @@ def test_bad_init(init, error, match):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
+        (dict(max_iter=0), ValueError, "max_iter must be a positive integer"),
         (dict(max_iter=1.5), TypeError, "max_iter must be an integer"),
         (dict(tol=-1.0), ValueError, "tol must be a finite number >= 0"),
         (dict(tol=float("nan")), ValueError, "tol must be a finite number >= 0"),
         (dict(tol="small"), TypeError, "tol must be a number"),
-        (dict(n_init=0), ValueError, "n_init must be >= 1"),
+        (dict(n_init=0), ValueError, "n_init must be a positive integer"),
         (dict(n_init="many"), ValueError, "n_init must be a positive integer or 'auto'"),
         (dict(random_state="seed"), TypeError, "random_state must be None, an int seed"),
         (dict(random_state=-1), ValueError, "random_state must be a non-negative integer"),
@@ -165,9 +165,17 @@ def test_bad_options(kwargs, error, match):
 
 def test_explicit_init_with_n_init_warns_and_runs_once():
     init = X_GOOD[:3]
+    steps = []
     with pytest.warns(RuntimeWarning, match="only one run is made instead of n_init=5"):
-        result = fit(init=init, n_init=5)
-    assert result.n_iter >= 1
+        result = fit(init=init, n_init=5, callback=steps.append)
+    # the callback sees every iteration of every run: iteration 1 starts a run
+    assert [step.iteration for step in steps] == list(range(1, result.n_iter + 1))
+    np.testing.assert_array_equal(steps[0].previous_centroids, init)  # and that one run started from init
+    # the same fit as asking for one run
+    single = fit(init=init, n_init=1)
+    np.testing.assert_array_equal(result.centroids, single.centroids)
+    np.testing.assert_array_equal(result.labels, single.labels)
+    assert result.inertia == single.inertia and result.n_iter == single.n_iter
 
 
 def test_fewer_distinct_points_than_clusters_warns_and_still_returns_a_valid_result():

@@ -174,14 +174,10 @@ class CupyBackend:
 
         if strategy not in ("auto", "fused", "gemm"):
             raise ValueError(f"strategy must be 'auto', 'fused' or 'gemm', got {strategy!r}")
-        if chunk_rows is not None and (
-            isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1
-        ):
-            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
         self.strategy = strategy
-        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
-        if device is not None and (isinstance(device, bool) or not isinstance(device, (int, np.integer)) or device < 0):
-            raise ValueError(f"device must be a non-negative integer (a CUDA device index), got {device!r}")
+        self.chunk_rows = None if chunk_rows is None else check_integer(chunk_rows, "chunk_rows", minimum=1)
+        if device is not None:
+            device = check_integer(device, "device", minimum=0)
         n_devices = cupy.cuda.runtime.getDeviceCount()
         if device is not None and device >= n_devices:
             raise ValueError(f"device={device} does not exist: this machine has {n_devices} CUDA device(s)")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from contextlib import contextmanager
 
@@ -36,6 +35,8 @@ from numba import njit, prange
 from numba.extending import intrinsic
 
 from .base import HostArrays, StepResult
+from ..validation import check_integer
+from .numba_runtime import kernel, numba_cache_dir, single_threaded_blas, threading_layer
 
 __all__ = ["NumbaBackend", "describe", "unavailable_reason", "warmup"]
 
@@ -75,7 +76,7 @@ def describe() -> str:
     """One line on what runs this backend."""
     return (
         f"Numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads, "
-        f"threading layer {numba.config.THREADING_LAYER}"
+        f"threading layer {threading_layer()}, kernel cache {numba_cache_dir()}"
     )
 
 
@@ -195,7 +196,7 @@ def _exact_sq_dist(X, i, centroids, k):
 
 
 # -- kernels ----------------------------------------------------------------------
-@njit(parallel=True, cache=True)
+@kernel()
 def _assign_kernel(
     X, centroids, origin, gemm_operand, weight, labels, sq_dist,
     sums, counts, stats, block_rows, use_gemm, accumulate,
@@ -294,7 +295,7 @@ def _assign_kernel(
         stats[part, 1] = changed
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@kernel(fastmath=_FAST)
 def _pairwise_kernel(X, Y, out):
     """``out[i, m] = |X[i] - Y[m]|^2`` in float64, rows in parallel."""
     for i in prange(X.shape[0]):
@@ -302,14 +303,14 @@ def _pairwise_kernel(X, Y, out):
             out[i, m] = _sq_dist64(X, i, Y, m)
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@kernel(fastmath=_FAST)
 def _labelled_kernel(X, centroids, labels, out):
     """``out[i] = |X[i] - centroids[labels[i]]|^2`` in float64, rows in parallel."""
     for i in prange(X.shape[0]):
         out[i] = _sq_dist64(X, i, centroids, labels[i])
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@kernel(fastmath=_FAST)
 def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
     """``partial[p, t]``: part p's sum of ``w * min(closest, |x - candidate_t|^2)``.
 
@@ -343,7 +344,7 @@ def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
         partial[part] = potentials
 
 
-@njit(parallel=True, fastmath=_FAST, cache=True)
+@kernel(fastmath=_FAST)
 def _seeding_update(X, centre, closest_sq_dist):
     """``closest = min(closest, |x - centre|^2)`` in place (``centre`` is a 1-row 2-D array)."""
     for i in prange(X.shape[0]):
@@ -376,10 +377,8 @@ class NumbaBackend(HostArrays):
     name = "numba"
 
     def __init__(self, n_threads: int | None = None, strategy: str = "auto"):
-        if n_threads is not None and (
-            isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1
-        ):
-            raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}")
+        if n_threads is not None:
+            n_threads = check_integer(n_threads, "n_threads", minimum=1)
         if n_threads is not None and n_threads > numba.config.NUMBA_NUM_THREADS:
             raise ValueError(
                 f"n_threads={n_threads} exceeds the {numba.config.NUMBA_NUM_THREADS} threads Numba was started "
@@ -461,7 +460,7 @@ class NumbaBackend(HostArrays):
             sums = np.zeros((*shape, n_features if accumulate else 0), dtype=np.float64)
             counts = np.zeros(shape, dtype=np.float64)
             stats = np.zeros((n_parts, 2), dtype=np.float64)
-            with _single_threaded_blas(use_gemm):
+            with single_threaded_blas(use_gemm):
                 _assign_kernel(
                     X, centroids, origin, gemm_operand, weight, labels, sq_dist,
                     sums, counts, stats, block_rows, use_gemm, accumulate,
@@ -482,28 +481,6 @@ class NumbaBackend(HostArrays):
 def _weights_or_empty(sample_weight, dtype):
     """The kernels take an empty weight array to mean "every point weighs 1"."""
     return np.empty(0, dtype=dtype) if sample_weight is None else sample_weight
-
-
-_blas_lock = threading.Lock()
-_blas_controller = None
-
-
-@contextmanager
-def _single_threaded_blas(active: bool):
-    """Limit BLAS to one thread while our threads each call it (no oversubscription)."""
-    if not active:
-        yield
-        return
-    global _blas_controller
-    if _blas_controller is None:
-        with _blas_lock:
-            if _blas_controller is None:
-                import scipy.linalg.cython_blas  # noqa: F401  (load Numba's BLAS before looking for it)
-                from threadpoolctl import ThreadpoolController
-
-                _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
-        yield
 
 
 def warmup() -> float:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..validation import check_integer
 from .base import HostArrays, StepResult
 
 __all__ = ["NumpyBackend", "unavailable_reason"]
@@ -56,9 +57,7 @@ class NumpyBackend(HostArrays):
     name = "numpy"
 
     def __init__(self, chunk_rows: int | None = None):
-        if chunk_rows is not None and (not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1):
-            raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = None if chunk_rows is None else check_integer(chunk_rows, "chunk_rows", minimum=1)
 
     def __repr__(self) -> str:
         return f"NumpyBackend(chunk_rows={self.chunk_rows!r})"
