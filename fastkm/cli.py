@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from typing import Any
 
 import click
@@ -32,7 +33,7 @@ from .datasets import gaussian_board
 from .io import OutputFiles
 from .exceptions import BackendUnavailableError
 from .lloyd import kmeans
-from .progress import ProgressAwareHandler, ProgressBar
+from .progress import ProgressAwareHandler, ProgressBar, make_room
 from .select_k import DEFAULT_K_RANGE
 
 __all__ = ["main"]
@@ -59,12 +60,21 @@ class _Group(click.Group):
 def main(ctx: click.Context, verbose: int) -> None:
     """fastkm: fast k-means at large N, on NumPy, Numba or CuPy."""
     ctx.obj = {"verbose": verbose}
+    # Warnings (e.g. fewer distinct points than clusters) as one line each, never on the progress bar's line.
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))
     if verbose:
         handler = ProgressAwareHandler()
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         library = logging.getLogger("fastkm")  # fastkm's messages only, not every library's debug chatter
         library.addHandler(handler)
         library.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    make_room()
+    click.echo(f"Warning: {message}", err=True)
 
 
 def _verbose() -> bool:

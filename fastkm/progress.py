@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-__all__ = ["ProgressBar", "ProgressAwareHandler"]
+__all__ = ["ProgressBar", "ProgressAwareHandler", "make_room"]
 
 _drawing: "ProgressBar | None" = None  # the bar whose line is on the terminal now
 
@@ -91,10 +91,15 @@ class ProgressBar:
         self.close()
 
 
+def make_room() -> None:
+    """End the line of the progress bar on the terminal, if one is drawn, so other output starts afresh."""
+    if _drawing is not None:
+        _drawing.interrupt()
+
+
 class ProgressAwareHandler(logging.StreamHandler):
     """A logging handler that first moves a progress bar out of the way, so lines never mix."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if _drawing is not None:
-            _drawing.interrupt()
+        make_room()
         super().emit(record)

@@ -69,15 +69,28 @@ class SelectKResult:
     """The within-cluster sum of squares of the best fit at each K (the data's own, not the references')."""
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """gap: ``s_k`` of each K (the error bars of the rule); empty for the other methods."""
+    gap_rule: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """gap: ``Gap(k) - (Gap(k+1) - s_{k+1})`` for each K (the rule picks the first K where it is >= 0;
+    NaN where K + 1 could not be fitted); empty for the other methods."""
 
     def plot(self, ax=None):
-        """Score against K, the chosen K marked; returns the ``Axes``."""
-        from .plot import _new_axes
+        """Score against K, the chosen K marked; returns the ``Axes``.
 
+        For the gap statistic the error bars ``s_k`` are usually far smaller
+        than the curve's range, so a second panel below shows what the rule
+        compares, ``Gap(k) - (Gap(k+1) - s_{k+1})`` (Tibshirani et al.'s
+        diagnostic): the chosen K is the first bar at or above zero.
+        """
+        from .plot import _new_axes, _pyplot
+
+        rule_ax = None
+        if ax is None and self.gap_rule.size:
+            _, (ax, rule_ax) = _pyplot().subplots(2, 1, sharex=True, figsize=(6.4, 5.6), height_ratios=(2, 1),
+                                                  layout="constrained")  # fmt: skip
         ax = _new_axes(ax, figsize=(6.4, 4.0))
         ks = np.asarray(self.k_values)
         if self.errors.size:
-            ax.errorbar(ks, self.scores, yerr=self.errors, marker="o", capsize=3)
+            ax.errorbar(ks, self.scores, yerr=self.errors, marker="o", capsize=4, elinewidth=1.5)
         else:
             ax.plot(ks, self.scores, marker="o")
         chosen = ks == self.best_k
@@ -89,7 +102,26 @@ class SelectKResult:
         ax.set_title(f"{self.method}: K = {self.best_k}")
         ax.set_xticks(ks)
         ax.grid(alpha=0.3)
+        if self.gap_rule.size:
+            self._plot_gap_rule(ax, rule_ax, ks)
         return ax
+
+    def _plot_gap_rule(self, ax, rule_ax, ks: np.ndarray) -> None:
+        """The rule's panel: ``rule_ax``, or one carved out of the bottom of a caller's ``ax``."""
+        if rule_ax is None:
+            from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+            rule_ax = make_axes_locatable(ax).append_axes("bottom", size="45%", pad=0.45, sharex=ax)
+        known = np.isfinite(self.gap_rule)
+        colours = np.where(self.gap_rule[known] >= 0, "tab:green", "tab:gray")
+        rule_ax.bar(ks[known], self.gap_rule[known], color=colours, width=0.6)
+        rule_ax.axhline(0.0, color="black", linewidth=0.8)
+        rule_ax.axvline(self.best_k, color="crimson", linestyle=":", linewidth=1)
+        rule_ax.set_ylabel("Gap(k) - Gap(k+1)\n+ s(k+1)", fontsize=8)
+        rule_ax.set_xlabel("K (clusters)")
+        rule_ax.grid(alpha=0.3)
+        ax.tick_params(labelbottom=False)
+        ax.set_xlabel("")
 
 
 def select_k(
@@ -166,7 +198,7 @@ def select_k(
     inertia = {k: float(results[k].inertia) for k in fitted}
     logger.info("select_k: fitted K = %s", fitted)
 
-    errors = np.zeros(0)
+    errors = gap_rule = np.zeros(0)
     if method == "gap":
         log_w = np.log(np.maximum([inertia[k] for k in fitted], np.finfo(float).tiny))
         references = _reference_sampler(X, reference)
@@ -187,6 +219,9 @@ def select_k(
             logger.warning("gap statistic: no K in %s..%s meets the rule; try larger K", ks[0], ks[-1])
         scores = np.array([gap_all[index[k]] for k in ks])
         errors = np.array([s_all[index[k]] for k in ks])
+        gap_rule = np.array(
+            [gap_all[index[k]] - gap_all[index[k + 1]] + s_all[index[k + 1]] if k + 1 in index else np.nan for k in ks]
+        )
     elif method == "fK":
         f_values = _f_of_k(inertia, n_features, ks[-1])
         scores = np.array([f_values[k] for k in ks])
@@ -214,6 +249,7 @@ def select_k(
         best_k=int(best),
         inertia=np.array([inertia[k] for k in ks]),
         errors=errors,
+        gap_rule=gap_rule,
     )
 
 

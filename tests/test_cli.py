@@ -251,3 +251,72 @@ def test_demo_without_matplotlib_still_prints_its_table(monkeypatch, tmp_path):
     assert "Gaussian board, 2,000 points" in result.output
     assert "no pictures: pictures need matplotlib: pip install 'fastkm[plot]'" in result.output
     assert not list(tmp_path.iterdir())
+
+
+def test_fit_summarises_many_cluster_sizes_and_lists_them_with_v(tmp_path):
+    board = gaussian_board(3000, 12, random_state=1)
+    np.save(tmp_path / "X.npy", board.X)
+    args = ["fit", str(tmp_path / "X.npy"), "-k", "12", "--seed", "0", "--backend", "numpy"]
+    plain = CliRunner().invoke(main, args)
+    sizes_line = next(line for line in plain.output.splitlines() if line.startswith("  sizes"))
+    saved = tmp_path / "fit.npz"
+    verbose = CliRunner().invoke(main, ["-v", *args, "-o", str(saved)])
+    with np.load(saved) as fitted:
+        sizes = np.bincount(fitted["labels"], minlength=12)
+    assert sizes_line == f"  sizes       min {sizes.min():,}, median {np.median(sizes):,.0f}, max {sizes.max():,} over 12 clusters"
+    smallest = next(line for line in plain.output.splitlines() if line.startswith("  smallest"))
+    assert smallest.count("#") == 3 and f"#{int(np.argmin(sizes))}: {sizes.min():,}" in smallest
+    full = next(line for line in verbose.output.splitlines() if line.startswith("  sizes"))
+    assert full == "  sizes       " + ", ".join(f"{size:,}" for size in sizes)
+    assert max(len(line) for line in plain.output.splitlines()) <= 100
+
+
+def test_select_k_prints_inertia_with_one_number_of_decimals(data_files):
+    folder, _ = data_files
+    result = CliRunner().invoke(main, ["select-k", str(folder / "X.npy"), "--k", "1..6", "--method", "elbow", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if line.strip()[:1].isdigit()]
+    inertia = [row[2] for row in rows]
+    assert len(inertia) == 6 and len({len(value.partition(".")[2]) for value in inertia}) == 1, inertia
+    header = next(line for line in result.output.splitlines() if "inertia" in line)
+    assert all(line.index(row[2]) + len(row[2]) == header.index("inertia") + len("inertia")
+               for line, row in zip([l for l in result.output.splitlines() if l.strip()[:1].isdigit()], rows))  # fmt: skip
+
+
+def test_warnings_are_one_line_and_never_on_the_progress_bar(tmp_path):
+    np.save(tmp_path / "dup.npy", np.repeat(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), 10, axis=0))
+    if shutil.which("script") is None:
+        pytest.skip("needs util-linux's script to run the command on a terminal")
+    command = f"{shutil.which('fastkm') or sys.executable + ' -m fastkm.cli'} -v fit {tmp_path / 'dup.npy'} -k 5 --seed 1"
+    done = subprocess.run(["script", "-qc", command, "/dev/null"], capture_output=True, text=True, timeout=300)
+    lines = done.stdout.replace("\r\n", "\n").split("\n")
+    warning = [line for line in lines if "Number of distinct clusters (3)" in line]
+    assert len(warning) == 1 and warning[0].startswith("Warning: "), lines
+    assert "fit [" not in warning[0].replace("\r", "\n").split("\n")[-1] and "cli.py" not in done.stdout
+    assert not any("Warning" in part and "fit [" in part for line in lines for part in line.split("\r"))
+
+
+def test_readme_synopsis_matches_the_commands():
+    """Every option README's command-line synopsis shows exists, and select-k's default K range is the CLI's."""
+    import re
+    from pathlib import Path
+
+    from fastkm.select_k import DEFAULT_K_RANGE
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    synopsis = re.search(r"```text\n(fastkm demo.*?)```", readme, flags=re.S).group(1)
+    commands = re.split(r"\n(?=fastkm )", synopsis.strip())
+    checked = 0
+    for block in commands:
+        name = block.split()[1]
+        if name.startswith("-"):
+            continue
+        command = main.commands[name]
+        known = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        shown = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", block)) - {"-v", "--verbose"}
+        assert shown <= known, f"{name}: README shows {sorted(shown - known)}, which the command does not take"
+        checked += 1
+    assert checked == 5
+    default = next(param.default for param in main.commands["select-k"].params if param.name == "k_text")
+    assert default == f"{DEFAULT_K_RANGE.start}..{DEFAULT_K_RANGE.stop - 1}"
+    assert f"[--k {default}]" in synopsis

@@ -103,3 +103,21 @@ def test_dockerfiles_install_the_project_from_a_pinned_base(name, base_pattern, 
     assert re.search(r"^COPY fastkm \./fastkm", dockerfile, flags=re.M)
     assert 'ENTRYPOINT ["fastkm"]' in dockerfile and 'CMD ["demo"]' in dockerfile
     assert name in (ROOT / "docker" / "README.md").read_text(encoding="utf-8")
+
+
+def test_relative_links_in_the_docs_lead_somewhere():
+    """README and CONTRIBUTING point at files (docs/design.md, ...) and sections that exist."""
+    for name in ("README.md", "CONTRIBUTING.md", "docs/design.md"):
+        page = ROOT / name
+        text = page.read_text(encoding="utf-8")
+        anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
+                   for heading in re.findall(r"^#+ (.+)$", text, flags=re.M)}  # fmt: skip
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"\w+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            if path:
+                assert (page.parent / path).exists(), f"{name} links to {path}, which does not exist"
+            elif anchor:
+                assert anchor in anchors, f"{name} links to #{anchor}, a section it does not have"
+    assert "DESIGN.md" not in (ROOT / "README.md").read_text(encoding="utf-8")

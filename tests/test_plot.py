@@ -107,6 +107,23 @@ def test_animation_gif_has_one_frame_per_iteration_and_changes(tmp_path, fitted)
     assert np.abs(first - last).max() > 0, "the centroids never moved on screen"
 
 
+def test_animation_frames_are_the_start_then_one_per_iteration(tmp_path, fitted, monkeypatch):
+    import matplotlib.axes
+
+    board, _ = fitted
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, label, *a, **k: titles.append(label) or real(self, label, *a, **k))  # fmt: skip
+    result = animate_lloyd(board.X, 4, tmp_path / "lloyd.gif", init="random", random_state=1, max_points=500)
+    shown = list(dict.fromkeys(titles))  # (the first frame is drawn twice: once to set the animation up)
+    assert shown[0] == "Lloyd, K=4: initial centroids"
+    assert shown[1:] == [f"Lloyd, K=4: after iteration {t}" for t in range(1, result.n_iter)] + [
+        f"Lloyd, K=4: after iteration {result.n_iter} (final)"
+    ]
+    assert len(shown) == Image.open(tmp_path / "lloyd.gif").n_frames == result.n_iter + 1
+
+
 def test_animation_errors(tmp_path, fitted):
     board, _ = fitted
     with pytest.raises(ValueError, match=".gif or .mp4"):

@@ -42,6 +42,28 @@ def test_gap_statistic_details():
     err = dict(zip(result.k_values, result.errors))
     assert gap[k] >= gap[k + 1] - err[k + 1]  # the rule holds at the chosen K
     assert all(gap[j] < gap[j + 1] - err[j + 1] for j in range(1, k))  # and at no smaller K
+    rule = dict(zip(result.k_values, result.gap_rule))
+    assert all(rule[j] == pytest.approx(gap[j] - gap[j + 1] + err[j + 1]) for j in range(1, 5))
+    assert np.isfinite(rule[5])  # K = 6 was fitted for the rule at K = 5
+    assert k == next(j for j in result.k_values if rule[j] >= 0)
+
+
+def test_gap_plot_shows_the_rule_where_the_error_bars_are_too_small_to_see():
+    matplotlib = pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    matplotlib.use("Agg")
+    board = gaussian_board(800, 3, spread=(0.03, 0.05), random_state=4)
+    result = select_k(board.X, range(1, 6), method="gap", n_refs=4, random_state=0)
+    assert result.errors.max() < 0.05 * np.ptp(result.scores)  # the bars alone would be a few pixels
+    for ax in (result.plot(), result.plot(ax=matplotlib.pyplot.subplots()[1])):  # its own figure, or a given Axes
+        panels = ax.figure.axes
+        assert len(panels) == 2 and panels[0] is ax
+        bars = panels[1].patches
+        np.testing.assert_allclose([bar.get_height() for bar in bars], result.gap_rule)
+        assert [bar.get_x() + bar.get_width() / 2 for bar in bars] == list(result.k_values)
+        chosen = result.k_values.index(result.best_k)
+        assert bars[chosen].get_height() >= 0 and all(bar.get_height() < 0 for bar in bars[:chosen])
+        assert ax.figure.get_size_inches()[1] >= 4.0
+        matplotlib.pyplot.close(ax.figure)
 
 
 def test_callback_counts_every_fit():
