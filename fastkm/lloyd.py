@@ -203,12 +203,15 @@ def kmeans(
             best = result
     assert best is not None
 
-    n_distinct = int((_cluster_sizes(best.labels, n_clusters, xp) > 0).sum())
+    # (a cluster holding only zero-weight points has no mean either: it counts as empty)
+    members = _cluster_sizes(best.labels, n_clusters, xp) if weight is None else xp.bincount(
+        best.labels[weight > 0], minlength=n_clusters)  # fmt: skip
+    n_distinct = int((members > 0).sum())
     if n_distinct < n_clusters:
         warnings.warn(
             f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
             + (
-                "Possibly due to duplicate points in X."
+                f"Possibly due to duplicate points in X{'' if weight is None else ' or points of zero weight'}."
                 if best.converged
                 else f"The run stopped at max_iter={max_iter} before the clusters settled; raise max_iter."
             ),

@@ -130,10 +130,20 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any 
         sample_weight = sample_weight.get()
     try:
         if not is_cupy_array(sample_weight):
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            sample_weight = np.asarray(sample_weight)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"sample_weight must be an array of real numbers: {exc}") from None
+    if sample_weight.dtype.kind == "c":
+        raise ValueError(
+            f"sample_weight has complex dtype {sample_weight.dtype}; weights are real numbers "
+            "(pass sample_weight.real or abs(sample_weight))"
+        )
+    if sample_weight.dtype.kind not in "biufO":
+        raise TypeError(f"sample_weight must be an array of real numbers, got dtype {sample_weight.dtype}")
+    try:
         weight = xp.array(sample_weight, dtype=np.float64, copy=True)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise TypeError(f"sample_weight must be an array of numbers: {exc}") from None
+        raise TypeError(f"sample_weight must be an array of real numbers: {exc}") from None
     if weight.ndim != 1 or weight.shape[0] != n_samples:
         raise ValueError(
             f"sample_weight must be a 1-D array of length n_samples={n_samples}, got shape {tuple(weight.shape)}"

@@ -103,7 +103,7 @@ def test_numpy_integer_n_clusters_is_fine():
         (np.r_[np.ones(49), np.inf], ValueError, "sample_weight contains NaN or infinity"),
         (np.zeros(50), ValueError, "sample_weight is all zero"),
         (np.r_[np.zeros(48), 1.0, 1.0], ValueError, "only 2 samples have a positive sample_weight"),
-        (["a"] * 50, TypeError, "sample_weight must be an array of numbers"),
+        (["a"] * 50, TypeError, "sample_weight must be an array of real numbers"),
         (-1.0, ValueError, "scalar sample_weight must be positive"),
     ],
     ids=["short", "2-D", "negative", "nan", "inf", "all-zero", "too-few-positive", "strings", "negative-scalar"],
@@ -235,3 +235,51 @@ def test_memmap_input(tmp_path):
     np.save(path, X_GOOD)
     X = np.load(path, mmap_mode="r")
     np.testing.assert_array_equal(fit(X).labels, fit(X_GOOD).labels)
+
+
+def test_weights_whose_weighted_sums_overflow_are_rejected_with_the_limit():
+    X = np.random.default_rng(0).standard_normal((100, 2))
+    weight = np.ones(100)
+    weight[:3] = 4e307  # each weight is finite, and so is their sum; the weighted sums are not
+    with pytest.raises(ValueError, match=r"sample_weight is too large for X: .* must stay below (\S+)\. Divide") as caught:
+        fastkm.kmeans(X, 3, sample_weight=weight, backend="numpy")
+    limit = float(caught.value.args[0].split("must stay below ")[1].split(". ")[0])
+    worst = 2 * (X.max() - X.min()) ** 2
+    assert limit == pytest.approx(np.finfo(np.float64).max / worst, rel=1e-2)
+    result = fastkm.kmeans(X, 3, sample_weight=weight / 1e300, backend="numpy", random_state=0)  # rescaled: fine
+    assert np.isfinite(result.inertia) and np.all(np.isfinite(result.centroids))
+    with pytest.raises(ValueError, match="sample_weight is too large for X"):
+        fastkm.kmeans_plusplus(X, 3, sample_weight=weight, backend="numpy")
+    model = fastkm.KMeans(3, random_state=0, backend="numpy").fit(X)
+    with pytest.raises(ValueError, match="sample_weight is too large for X"):
+        model.score(X, sample_weight=weight)
+
+
+def test_float64_data_whose_squared_distances_would_sum_past_float64_are_rejected():
+    X = np.random.default_rng(0).standard_normal((10_000, 3)) * 5e151  # each square fits, their sum does not
+    with pytest.raises(ValueError, match=r"X spans .* the squared distances of 10000 points with 3 features would sum"):
+        fastkm.kmeans(X, 3, backend="numpy")
+    result = fastkm.kmeans(X / 1e10, 3, backend="numpy", random_state=0)
+    assert np.isfinite(result.inertia)
+
+
+def test_every_integer_parameter_takes_numpy_integers():
+    """numbers.Integral everywhere: a NumPy integer works wherever an int does (and a bool never does)."""
+    from fastkm.backends.numpy_backend import NumpyBackend
+    from fastkm.datasets import gaussian_board, uniform_board
+    from fastkm.select_k import select_k
+
+    X = uniform_board(np.int64(200), np.int32(2), random_state=np.uint8(1))
+    assert X.shape == (200, 2)
+    assert gaussian_board(np.int16(100), np.int64(3), np.uint16(2), random_state=0).X.shape == (100, 2)
+    centroids, indices = fastkm.kmeans_plusplus(X, np.int64(3), n_local_trials=np.int64(3), random_state=0, backend="numpy")
+    assert centroids.shape == (3, 2) and len(set(indices.tolist())) == 3
+    backend = NumpyBackend(chunk_rows=np.int32(64))
+    assert backend.chunk_rows == 64 and type(backend.chunk_rows) is int
+    result = fastkm.kmeans(X, np.int8(3), n_init=np.int64(2), max_iter=np.uint32(50), random_state=np.int64(0), backend=backend)
+    assert result.centroids.shape == (3, 2)
+    assert select_k(X, range(1, 4), method="gap", n_refs=np.int32(2), random_state=0, backend="numpy").best_k >= 1
+    for call in (lambda: NumpyBackend(chunk_rows=True), lambda: fastkm.kmeans(X, True, backend="numpy"),
+                 lambda: select_k(X, range(1, 3), n_refs=np.float64(2.0))):  # fmt: skip
+        with pytest.raises(TypeError, match="must be an integer"):
+            call()
