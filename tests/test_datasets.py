@@ -74,7 +74,7 @@ def test_write_board_uniform_and_errors(tmp_path):
         write_board(tmp_path / "x.csv", 10, 2)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         write_board(tmp_path / "x.npy", 10, 2, dtype=np.int64)
-    with pytest.raises(TypeError, match="random_state must be an int or None"):
+    with pytest.raises(TypeError, match="random_state must be an integer"):
         write_board(tmp_path / "x.npy", 10, 2, random_state=np.random.default_rng(0))
 
 
