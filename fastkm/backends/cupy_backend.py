@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from ..validation import check_integer
 from .base import StepResult
 
 __all__ = ["CupyBackend", "KERNELS", "SOURCE", "describe", "unavailable_reason"]
