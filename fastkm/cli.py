@@ -119,7 +119,7 @@ def _fit_progress(label: str, max_iter: int | None = None):
 def demo(n_samples: int, n_clusters: int, n_features: int, seed: int, out: Path, no_pictures: bool, force: bool,
          backend: str | None) -> None:  # fmt: skip
     """Cluster a built-in Gaussian board: summary, picture and Lloyd animation."""
-    plt = None
+    plt = missing = None
     if not no_pictures:
         try:
             plt = _pyplot()
@@ -161,7 +161,7 @@ def demo(n_samples: int, n_clusters: int, n_features: int, seed: int, out: Path,
                 f"{_coords(board.centers[true]):<22}  {gaps[cluster, true]:>7.4f}"
             )
         if no_pictures:
-            if plt is None and "missing" in locals():
+            if missing is not None:
                 click.echo(f"\n  no pictures: {missing}")
             return
         from .plot import animate_lloyd, plot_clusters, plot_inertia, plot_voronoi

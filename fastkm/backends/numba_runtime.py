@@ -33,8 +33,9 @@ call; BLAS is limited to one thread while fastkm's threads call it, and its
 original limits come back when the last of any overlapping calls ends
 (:func:`single_threaded_blas`).
 
->>> numba_cache_dir().name
-'numba'
+>>> from fastkm.backends.numba_runtime import numba_cache_dir
+>>> print(numba_cache_dir())  # doctest: +SKIP
+/home/you/.cache/fastkm/numba
 """
 
 from __future__ import annotations
