@@ -204,9 +204,7 @@ def kmeans(
     assert best is not None
 
     # (a cluster holding only zero-weight points has no mean either: it counts as empty)
-    members = _cluster_sizes(best.labels, n_clusters, xp) if weight is None else xp.bincount(
-        best.labels[weight > 0], minlength=n_clusters)  # fmt: skip
-    n_distinct = int((members > 0).sum())
+    n_distinct = int((_cluster_sizes(best.labels, n_clusters, xp, weight) > 0).sum())
     if n_distinct < n_clusters:
         warnings.warn(
             f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
@@ -312,11 +310,17 @@ def lloyd(
     )
 
 
-def _cluster_sizes(labels: Any, n_clusters: int, xp: Any) -> Any:
-    """Points per cluster, counted a block at a time (``bincount`` copies labels to int64)."""
+def _cluster_sizes(labels: Any, n_clusters: int, xp: Any, sample_weight: Any = None) -> Any:
+    """Points per cluster (with ``sample_weight``: points of positive weight), counted a block at a time.
+
+    (``bincount`` copies its input to int64: blocks keep that copy small.)
+    """
     sizes = xp.zeros(n_clusters, dtype=np.int64)
     for start in range(0, labels.shape[0], _VARIANCE_BLOCK_ROWS):
-        sizes += xp.bincount(labels[start : start + _VARIANCE_BLOCK_ROWS], minlength=n_clusters)
+        block = labels[start : start + _VARIANCE_BLOCK_ROWS]
+        if sample_weight is not None:
+            block = block[sample_weight[start : start + _VARIANCE_BLOCK_ROWS] > 0]
+        sizes += xp.bincount(block, minlength=n_clusters)
     return sizes
 
 
@@ -362,10 +366,7 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
     counts = backend.to_numpy(step.counts).copy()
     empty = np.flatnonzero(counts == 0)
     # Points are counted, not weights: float sums of weights cannot say "the last one".
-    if sample_weight is None:
-        members = backend.to_numpy(_cluster_sizes(labels, n_clusters, xp))
-    else:
-        members = backend.to_numpy(xp.bincount(labels[sample_weight > 0], minlength=n_clusters)).astype(np.int64)
+    members = backend.to_numpy(_cluster_sizes(labels, n_clusters, xp, sample_weight))
     sq_dist = backend.labelled_sq_distances(X, centroids, labels)
     eligible = (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
     if sample_weight is not None:

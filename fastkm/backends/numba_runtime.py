@@ -252,7 +252,10 @@ class _SingleThreadedBlas:
         self._controller: Any = None
 
     @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
+    def __call__(self, active: bool = True) -> Iterator[None]:
+        if not active:
+            yield
+            return
         with self._lock:
             if self._users == 0:
                 self._limiter = self._get_controller().limit(limits=1, user_api="blas")
@@ -284,15 +287,9 @@ class _SingleThreadedBlas:
 
 _blas = _SingleThreadedBlas()
 
-
-@contextlib.contextmanager
-def single_threaded_blas(active: bool = True) -> Iterator[None]:
-    """Limit BLAS to one thread inside the block (each of our threads calls it: no oversubscription)."""
-    if not active:
-        yield
-        return
-    with _blas():
-        yield
+#: ``with single_threaded_blas(active):`` -- BLAS on one thread inside the block when ``active``
+#: (each of our threads calls it: no oversubscription).
+single_threaded_blas = _blas
 
 
 _load_pip_tbb()
