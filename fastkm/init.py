@@ -15,6 +15,7 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
+from .backends.exact import Scale
 from .validation import (
     check_data,
     check_integer,
@@ -40,6 +41,7 @@ def init_centroids(
     sample_weight: Any,
     rng: np.random.Generator,
     backend: Backend,
+    scale: Scale | None = None,
 ) -> Any:
     """Initial centroids for one k-means run, as a backend array of ``X``'s dtype.
 
@@ -49,7 +51,7 @@ def init_centroids(
     """
     if isinstance(init, str):
         if init == "k-means++":
-            return _kmeans_plusplus(X, n_clusters, sample_weight, rng, backend)[0]
+            return _kmeans_plusplus(X, n_clusters, sample_weight, rng, backend, scale=scale)[0]
         if init == "random":
             return _forgy(X, n_clusters, sample_weight, rng, backend)
         raise ValueError(f"init must be one of {INIT_METHODS}, an array or a callable, got {init!r}")
@@ -126,23 +128,26 @@ def _kmeans_plusplus(
     rng: np.random.Generator,
     backend: Backend,
     n_local_trials: int | None = None,
+    scale: Scale | None = None,
 ) -> tuple[Any, np.ndarray]:
     xp = backend.xp
+    if scale is None:
+        scale = Scale.of(X, sample_weight)
     n_samples = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
     indices = np.empty(n_clusters, dtype=np.intp)
-    # D(x)^2 to the nearest centre so far, in X's dtype (N values: the seeding's only big array)
-    closest_sq_dist = xp.full(n_samples, np.inf, dtype=X.dtype)
+    # D(x)^2, the canonical squared distance to the nearest centre so far (the seeding's only big array)
+    closest_sq_dist = xp.full(n_samples, np.inf, dtype=np.float64)
 
     # The first centre: drawn with probability proportional to the weight ...
     indices[0] = _weighted_draw(n_samples, sample_weight, None, rng.uniform(size=1), xp)[0]
-    backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight)
+    backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight, scale)
     for c in range(1, n_clusters):
         # ... each next one: candidates drawn with probability proportional to
         # weight * D(x)^2, and the one that leaves the lowest potential wins.
         candidates = _weighted_draw(n_samples, sample_weight, closest_sq_dist, rng.uniform(size=n_local_trials), xp)
-        best, _ = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight)
+        best, _ = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight, scale)
         indices[c] = candidates[best]
 
     return X[xp.asarray(indices)].copy(), indices

@@ -29,6 +29,7 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
+from .backends.exact import Scale, SumGrid, combine, fold, reproducible_sum
 from .exceptions import ConvergenceWarning
 from .init import InitSpec, init_centroids
 from .validation import (
@@ -186,14 +187,18 @@ def kmeans(
             )
             n_runs = 1
     rng = check_random_state(random_state)
-    tol_abs = tol * _mean_feature_variance(X_backend, xp) if tol > 0 else 0.0
+    scale = Scale.of(X_backend, weight)  # the layout of every exact sum of this fit
+    tol_abs = tol * _mean_feature_variance(X_backend, scale, backend) if tol > 0 else 0.0
 
     best: KMeansResult | None = None
     for run in range(n_runs):
-        centroids = init_centroids(X_backend, n_clusters, init, sample_weight=weight, rng=rng, backend=backend)
-        result = lloyd(
-            X_backend, centroids, weight, backend=backend, max_iter=max_iter, tol_abs=tol_abs, callback=callback
+        centroids = init_centroids(
+            X_backend, n_clusters, init, sample_weight=weight, rng=rng, backend=backend, scale=scale
         )
+        result = lloyd(
+            X_backend, centroids, weight, backend=backend, max_iter=max_iter, tol_abs=tol_abs, callback=callback,
+            scale=scale.widened(centroids),
+        )  # fmt: skip
         logger.debug("run %d/%d: inertia %.6g after %d iterations", run + 1, n_runs, result.inertia, result.n_iter)
         # As scikit-learn: a run that found the same partition (up to renaming)
         # never replaces an earlier one, so rounding cannot pick the label order.
@@ -237,11 +242,14 @@ def lloyd(
     max_iter: int = 300,
     tol_abs: float = 0.0,
     callback: Callback | None = None,
+    scale: Scale | None = None,
 ) -> KMeansResult:
     """One run of Lloyd's algorithm from given centroids (the driver's core).
 
     Inputs are validated backend arrays (see :mod:`fastkm.backends.base`);
-    ``tol_abs`` is the absolute bound on the summed squared centroid shift.
+    ``tol_abs`` is the absolute bound on the summed squared centroid shift;
+    ``scale`` lays out the exact sums (:class:`~fastkm.backends.exact.Scale`,
+    computed from ``X``, the weights and ``centroids`` when not given).
     Most users want :func:`kmeans`, which validates, seeds and calls this.
 
     >>> import numpy as np
@@ -252,31 +260,48 @@ def lloyd(
     ([0.5, 10.5], 3)
     """
     xp = backend.xp
+    if scale is None:
+        scale = Scale.of(X, sample_weight, centroids)
+    shift_grid = scale.shift_grid(centroids.size)
+    # an exact sum on the fit's grid is exact to a fixed absolute resolution; an
+    # inertia within 2^45 of it (points all but on their centroids) is summed again
+    inertia_floor = scale.inertia_grid().resolution * scale.n_samples * 2.0**45
     labels = xp.full(X.shape[0], -1, dtype=np.int32)  # the one label buffer, updated in place
     history: list[Any] = []
     strict = converged = False
 
+    def settled(new_centroids: Any, shift: Any) -> Any:
+        # (tol = 0: not one bit moved; the exact sum would miss a move far below its grid)
+        return shift <= tol_abs if tol_abs > 0 else xp.all(new_centroids == centroids)
+
+    def step_inertia(step: Any, tiny: bool) -> float:
+        return _refined_inertia(X, centroids, step.labels, sample_weight, backend) if tiny else float(step.inertia)
+
     for n_iter in range(1, max_iter + 1):
-        step = backend.assign_accumulate(X, centroids, sample_weight, labels)
-        history.append(step.inertia)
+        step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale)
         new_centroids = _cluster_means(X, centroids, step.sums, step.counts, xp)
-        shift = _squared_shift(new_centroids, centroids, xp)
-        # the one host sync per iteration: three flags in one transfer
-        has_empty, unchanged, small_shift = (
-            bool(flag) for flag in xp.stack([(step.counts == 0).any(), step.n_changed == 0, shift <= tol_abs]).tolist()
+        shift = _squared_shift(new_centroids, centroids, shift_grid)
+        # the one host sync per iteration: four flags in one transfer
+        has_empty, unchanged, small_shift, tiny_inertia = (
+            bool(flag)
+            for flag in xp.stack(
+                [(step.counts == 0).any(), step.n_changed == 0, settled(new_centroids, shift), step.inertia < inertia_floor]
+            ).tolist()
         )
+        inertia = step_inertia(step, tiny_inertia)
+        history.append(inertia)
         if has_empty:  # rare: relocate, then judge the relocated centroids
             sums, counts = _relocate_empty_clusters(X, centroids, sample_weight, step, backend)
             new_centroids = _cluster_means(X, centroids, sums, counts, xp)
-            shift = _squared_shift(new_centroids, centroids, xp)
-            small_shift = bool(shift <= tol_abs)
+            shift = _squared_shift(new_centroids, centroids, shift_grid)
+            small_shift = bool(settled(new_centroids, shift))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "iteration %d: inertia %.9g, %d labels changed, centroid shift %.3g",
-                n_iter, float(step.inertia), int(step.n_changed), float(shift),
+                n_iter, inertia, int(step.n_changed), float(shift),
             )
         if callback is not None:
-            callback(LloydIteration(n_iter, centroids, labels.copy(), float(step.inertia), new_centroids))
+            callback(LloydIteration(n_iter, centroids, labels.copy(), inertia, new_centroids))
 
         if unchanged or small_shift:
             converged = True
@@ -284,14 +309,13 @@ def lloyd(
             break
         centroids = new_centroids
 
-    if strict:
-        # No label moved, so `centroids` are already the means of the clusters
-        # they define, and the step's labels and inertia are exact for them.
-        inertia = step.inertia
-    else:
+    if not strict:
         # One more assignment, so that labels and inertia belong to the returned centroids.
+        # (Strict: no label moved, so `centroids` are already the means of the clusters
+        # they define, and the step's labels and inertia are exact for them.)
         centroids = new_centroids
-        inertia = backend.assign_accumulate(X, centroids, sample_weight, labels).inertia
+        step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale)
+        inertia = step_inertia(step, bool(step.inertia < inertia_floor))
 
     logger.info(
         "k-means %s after %d iterations, inertia %.9g",
@@ -302,12 +326,24 @@ def lloyd(
     return KMeansResult(
         centroids=centroids,
         labels=labels,
-        inertia=float(inertia),
+        inertia=inertia,
         n_iter=n_iter,
         converged=converged,
-        inertia_history=tuple(float(value) for value in history),
+        inertia_history=tuple(history),
         backend=backend.name,
     )
+
+
+def _refined_inertia(X: Any, centroids: Any, labels: Any, sample_weight: Any, backend: Backend) -> float:
+    """Inertia summed exactly on a grid fitted to its own largest term: full relative precision.
+
+    The terms are canonical distances and the grid depends only on their
+    maximum, so this too is the same on every backend.
+    """
+    terms = backend.labelled_sq_distances(X, centroids, labels)
+    if sample_weight is not None:
+        terms = terms * sample_weight.astype(np.float64)
+    return float(reproducible_sum(terms, SumGrid.for_terms(terms.shape[0], float(terms.max()), folds=3)))
 
 
 def _cluster_sizes(labels: Any, n_clusters: int, xp: Any, sample_weight: Any = None) -> Any:
@@ -341,9 +377,10 @@ def _cluster_means(X: Any, centroids: Any, sums: Any, counts: Any, xp: Any) -> A
     return xp.where(nonempty[:, None], means, centroids).astype(X.dtype)
 
 
-def _squared_shift(new_centroids: Any, centroids: Any, xp: Any) -> Any:
-    """Total squared movement of the centroids, in float64 (0-d array: no host sync)."""
-    return xp.sum((new_centroids.astype(np.float64) - centroids.astype(np.float64)) ** 2)
+def _squared_shift(new_centroids: Any, centroids: Any, grid: SumGrid) -> Any:
+    """Total squared movement of the centroids, in float64, summed exactly (0-d array: no host sync)."""
+    move = new_centroids.astype(np.float64) - centroids.astype(np.float64)
+    return combine([part.sum() for part in fold(move * move, grid)])
 
 
 def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: Any, backend: Backend):
@@ -415,14 +452,26 @@ def _farthest_first(score: Any, n_eligible: int, batch: int, xp: Any):
         taken = wanted
 
 
-def _mean_feature_variance(X: Any, xp: Any) -> float:
-    """Mean over features of the (unweighted) variance of X, in float64.
+def _mean_feature_variance(X: Any, scale: Scale, backend: Backend) -> float:
+    """Mean over features of the (unweighted) variance of X, in float64, the same bits on every backend.
 
     Two passes over row blocks (mean, then squared deviations), so no
-    full-size temporary is made and no cancellation error creeps in.
+    full-size temporary is made and no cancellation error creeps in; both sums
+    are exact (:mod:`fastkm.backends.exact`), so their order does not matter.
     """
     n_samples = X.shape[0]
     blocks = [slice(start, start + _VARIANCE_BLOCK_ROWS) for start in range(0, n_samples, _VARIANCE_BLOCK_ROWS)]
-    mean = sum(X[rows].sum(axis=0, dtype=np.float64) for rows in blocks) / n_samples
-    squares = sum((((X[rows] - mean) ** 2).sum(axis=0)) for rows in blocks)
+
+    def column_sums(values_of, grid: SumGrid) -> np.ndarray:
+        totals: list[Any] = []
+        for rows in blocks:
+            parts = [part.sum(axis=0) for part in fold(values_of(rows), grid)]
+            totals = [total + part for total, part in zip(totals, parts)] if totals else parts
+        return backend.to_numpy(combine(totals))
+
+    magnitude = np.maximum(np.abs(scale.low), np.abs(scale.high))
+    mean = column_sums(lambda rows: X[rows].astype(np.float64), SumGrid.for_terms(n_samples, magnitude)) / n_samples
+    mean_backend = backend.asarray(mean)
+    span_sq = (scale.high - scale.low) ** 2 * (1.0 + 2.0**-20)
+    squares = column_sums(lambda rows: (X[rows] - mean_backend) ** 2, SumGrid.for_terms(n_samples, span_sq))
     return float((squares / n_samples).mean())

@@ -1,71 +1,51 @@
-"""The agreement policy: when two k-means answers count as the same.
+"""The agreement policy: fastkm's backends agree exactly; peers within a stated tolerance.
 
-Every backend must agree with the NumPy reference (and the reference with
-scikit-learn). Floating point makes exact agreement impossible at near-ties,
-so the policy has two levels, and its tolerances are written down here once:
+Every fastkm backend computes the same thing bit for bit (see
+:mod:`fastkm.backends.exact`): labels are the argmin of one canonical float64
+distance (lowest index on exact ties), whatever arithmetic screened them, and
+every sum is exact on a grid fixed in advance, so its order -- threads, blocks,
+GPU atomics -- does not matter. So the policy has no tolerance and no
+exemption:
 
-1. **One step** from identical centroids on arbitrary data: labels equal for
-   every point that is not a near-tie (see :data:`TOLERANCES`), inertia and
-   the cluster sums equal within a relative tolerance.
-2. **Whole fits** on separated data from identical initial centroids:
-   identical labels and ``n_iter``, inertia within the relative tolerance,
-   centroids within the relative tolerance (scaled by the data's magnitude).
+1. **One step** (:func:`assert_step_agrees`) from identical centroids, on any
+   data: labels, ``n_changed``, cluster sums, weights and inertia identical,
+   bit for bit. :func:`assert_step_is_canonical` checks a step against the
+   definition itself (the canonical argmin, computed here by brute force).
+2. **Whole fits** (:func:`assert_fits_agree`) from identical initial
+   centroids: labels and ``n_iter`` identical, centroids and inertia
+   identical, bit for bit.
 
-The tolerances, per dtype, and why:
+Peers (scikit-learn, FAISS) sum in their own order and precision, so a fit of
+theirs is compared with ``peer_rtol``: labels and ``n_iter`` still identical,
+inertia and centroids within that relative tolerance (centroids relative to
+their largest magnitude), with no hidden absolute term.
 
-* ``near_tie_rtol``: a point is a near-tie when its two nearest centroids are
-  closer than ``near_tie_rtol * (|x - o|^2 + max_c |c - o|^2)`` in squared
-  distance (computed in float64), where ``o`` is the centroids' mean.
-  Computing ``|x - c|^2`` in the data's precision -- directly, or as
-  ``|x|^2 - 2 x.c + |c|^2`` on data moved to ``o`` (every backend must centre
-  before expanding) -- has an error of a few ulps of that scale per term,
-  accumulated over up to a few hundred terms: ``1e-4`` is about 800 ulps of
-  float32, ``1e-10`` about 450,000 ulps of float64.
-* ``inertia_rtol`` and ``centroid_rtol``: sums are accumulated in float64 by
-  every backend, so what remains is the per-distance rounding of the data's
-  precision, which averages out over many points: ``1e-5`` (float32),
-  ``1e-10`` (float64). An inertia near zero (every point on its centroid)
-  is compared with an absolute tolerance of one ulp of ``max|x|^2`` per
-  point instead, the rounding of a centroid that should equal its point.
-
->>> TOLERANCES[np.dtype(np.float32)].near_tie_rtol
-0.0001
+>>> import numpy as np
+>>> from fastkm.backends import get_backend
+>>> X = np.array([[0.0], [1.0], [2.0]])
+>>> step = get_backend("numpy").assign_accumulate(X, np.array([[0.0], [2.0]]), None)
+>>> step.labels.tolist()   # the middle point is tied: the lowest index wins
+[0, 0, 1]
+>>> assert_step_is_canonical(X, np.array([[0.0], [2.0]]), step)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from .backends.exact import canonical_sq_distances
+
 __all__ = [
-    "TOLERANCES",
-    "Tolerances",
     "assert_fits_agree",
     "assert_step_agrees",
+    "assert_step_is_canonical",
+    "canonical_assignment",
     "fit_summary",
-    "near_tie_mask",
     "to_numpy",
 ]
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    near_tie_rtol: float
-    inertia_rtol: float
-    centroid_rtol: float
-
-
-TOLERANCES = {
-    np.dtype(np.float32): Tolerances(near_tie_rtol=1e-4, inertia_rtol=1e-5, centroid_rtol=1e-5),
-    np.dtype(np.float64): Tolerances(near_tie_rtol=1e-10, inertia_rtol=1e-10, centroid_rtol=1e-10),
-}
-
-#: A one-step comparison in which more than this share of points are near-ties
-#: would say little; the data should be changed rather than the tolerance.
-MAX_NEAR_TIE_SHARE = 0.01
 
 
 def to_numpy(array: Any) -> np.ndarray:
@@ -73,89 +53,92 @@ def to_numpy(array: Any) -> np.ndarray:
     return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
 
 
-def near_tie_mask(X: Any, centroids: Any, dtype: Any = None) -> np.ndarray:
-    """Points whose nearest two centroids are within the near-tie band of ``dtype``.
+def canonical_assignment(X: Any, centroids: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The definition, by brute force: ``(labels, sq_dist)`` from every canonical distance.
 
-    Computed in float64 from the data as given. With one centroid nothing is a tie.
+    Labels are the first (lowest-index) minimum. ``O(n_samples * n_clusters)``
+    memory, a block of rows at a time.
 
-    >>> X = np.array([[0.0], [1.0], [2.0]])
-    >>> near_tie_mask(X, np.array([[0.0], [2.0]])).tolist()
-    [False, True, False]
+    >>> canonical_assignment(np.array([[1.0]]), np.array([[0.0], [2.0]]))
+    (array([0], dtype=int32), array([1.]))
     """
-    X64 = to_numpy(X).astype(np.float64)
-    C64 = to_numpy(centroids).astype(np.float64)
-    dtype = np.dtype(dtype or to_numpy(X).dtype)
-    if len(C64) < 2:
-        return np.zeros(len(X64), dtype=bool)
-    origin = C64.mean(axis=0)
-    farthest_centroid = ((C64 - origin) ** 2).sum(axis=1).max()
-    mask = np.empty(len(X64), dtype=bool)
-    rows = max(1, (1 << 22) // (len(C64) * X64.shape[1]))  # exact differences, a block of rows at a time
-    for start in range(0, len(X64), rows):
-        block = X64[start : start + rows]
-        sq_dist = ((block[:, None, :] - C64[None, :, :]) ** 2).sum(axis=2)
-        two_nearest = np.partition(sq_dist, 1, axis=1)[:, :2]
-        scale = ((block - origin) ** 2).sum(axis=1) + farthest_centroid
-        mask[start : start + rows] = two_nearest[:, 1] - two_nearest[:, 0] <= TOLERANCES[dtype].near_tie_rtol * scale
-    return mask
+    X, centroids = to_numpy(X), to_numpy(centroids)
+    labels = np.empty(len(X), dtype=np.int32)
+    sq_dist = np.empty(len(X), dtype=np.float64)
+    rows = max(1, (1 << 22) // max(1, len(centroids)))
+    for start in range(0, len(X), rows):
+        distances = canonical_sq_distances(X[start : start + rows], centroids)
+        labels[start : start + rows] = distances.argmin(axis=1)
+        sq_dist[start : start + rows] = distances.min(axis=1)
+    return labels, sq_dist
+
+
+def _assert_identical(name: str, actual: Any, desired: Any) -> None:
+    actual, desired = to_numpy(actual), to_numpy(desired)
+    if actual.shape != desired.shape or not np.array_equal(actual, desired):
+        if actual.shape != desired.shape:
+            raise AssertionError(f"{name}: shape {actual.shape} != {desired.shape}")
+        differ = np.flatnonzero((actual != desired).ravel())
+        raise AssertionError(
+            f"{name} differ in {differ.size} of {actual.size} entries, first at flat index {differ[:10].tolist()}: "
+            f"{actual.ravel()[differ[:5]].tolist()} != {desired.ravel()[differ[:5]].tolist()}"
+        )
 
 
 def assert_step_agrees(X: Any, centroids: Any, reference: Any, candidate: Any) -> None:
-    """Level 1: one assign-and-accumulate step of two backends agrees.
+    """Level 1: two assign-and-accumulate steps from the same ``X`` and ``centroids`` are identical.
 
     ``reference`` and ``candidate`` are :class:`~fastkm.backends.base.StepResult`
-    (of any backend) computed from the same ``X`` and ``centroids``. The
-    comparison needs ``O(n_samples * n_clusters)`` memory: keep the data small.
+    of any backends: labels, ``n_changed``, sums, counts and inertia must be
+    the same bits.
     """
-    tol = TOLERANCES[np.dtype(to_numpy(X).dtype)]
-    ties = near_tie_mask(X, centroids)
-    assert ties.mean() <= MAX_NEAR_TIE_SHARE, f"{ties.mean():.2%} of points are near-ties: choose other data"
-    ref_labels, cand_labels = to_numpy(reference.labels), to_numpy(candidate.labels)
-    mismatch = (ref_labels != cand_labels) & ~ties
-    assert not mismatch.any(), (
-        f"{mismatch.sum()} labels differ outside near-ties, first at rows {np.flatnonzero(mismatch)[:10].tolist()}"
-    )
-    _assert_inertia_close(X, candidate.inertia, reference.inertia, tol.inertia_rtol)
-    # Clusters that a near-tie point joined in one backend but not the other
-    # may differ by that point; every other cluster must match.
-    touched = np.unique(np.concatenate([ref_labels[ref_labels != cand_labels], cand_labels[ref_labels != cand_labels]]))
-    clean = np.setdiff1d(np.arange(len(to_numpy(centroids))), touched)
-    np.testing.assert_allclose(
-        to_numpy(candidate.counts)[clean], to_numpy(reference.counts)[clean], rtol=tol.centroid_rtol
-    )  # weighted counts: float sums, in any order
-    scale = np.abs(to_numpy(X)).max() * max(1.0, float(to_numpy(reference.counts).max()))
-    np.testing.assert_allclose(
-        to_numpy(candidate.sums)[clean], to_numpy(reference.sums)[clean], rtol=tol.centroid_rtol, atol=tol.centroid_rtol * scale
-    )
+    for field in ("labels", "n_changed", "counts", "sums", "inertia"):
+        _assert_identical(field, getattr(candidate, field), getattr(reference, field))
 
 
-def assert_fits_agree(
-    X: Any, reference: Any, candidate: Any, *, check_n_iter: bool = True, inertia_rtol: float | None = None
-) -> None:
+def assert_step_is_canonical(X: Any, centroids: Any, step: Any, sample_weight: Any = None) -> None:
+    """A step's labels are the canonical argmin (lowest index on ties) and its totals are right.
+
+    Labels must equal :func:`canonical_assignment`'s exactly; the counts, the
+    sums and the inertia must be the weighted totals of those labels within
+    float64 rounding (``1e-12`` relative: the exact sums differ from a plain
+    float64 sum only by that sum's own rounding).
+    """
+    X64 = to_numpy(X).astype(np.float64)
+    labels, sq_dist = canonical_assignment(X, centroids)
+    _assert_identical("labels", step.labels, labels)
+    weight = np.ones(len(X64)) if sample_weight is None else to_numpy(sample_weight).astype(np.float64)
+    n_clusters = len(to_numpy(centroids))
+    counts = np.bincount(labels, weights=weight, minlength=n_clusters)
+    sums = np.zeros((n_clusters, X64.shape[1]))
+    np.add.at(sums, labels, X64 * weight[:, None])
+    np.testing.assert_allclose(to_numpy(step.counts), counts, rtol=1e-12, err_msg="counts")
+    scale = np.abs(X64 * weight[:, None]).sum(axis=0)  # a sum's rounding is relative to its terms' magnitudes
+    assert np.all(np.abs(to_numpy(step.sums) - sums) <= 1e-12 * scale), "sums"
+    np.testing.assert_allclose(float(step.inertia), float(sq_dist @ weight), rtol=1e-12, err_msg="inertia")
+
+
+def assert_fits_agree(X: Any, reference: Any, candidate: Any, *, peer_rtol: float | None = None) -> None:
     """Level 2: two whole fits (from identical initial centroids) agree.
 
     ``reference`` and ``candidate`` need ``labels``, ``centroids``,
     ``inertia`` and ``n_iter`` attributes (a :class:`~fastkm.KMeansResult`,
-    or a fitted ``KMeans`` through :func:`fit_summary`). ``inertia_rtol``
-    overrides the policy's for a peer that sums in lower precision (say why).
+    or a fitted ``KMeans`` through :func:`fit_summary`). Two fastkm fits must
+    be identical. ``peer_rtol`` is for a peer's fit (say in the test why its
+    value): inertia within that relative tolerance, each centroid within it
+    relative to the largest centroid coordinate; labels and ``n_iter`` equal.
     """
-    tol = TOLERANCES[np.dtype(to_numpy(X).dtype)]
-    ref_labels, cand_labels = to_numpy(reference.labels), to_numpy(candidate.labels)
-    differ = np.flatnonzero(ref_labels != cand_labels)
-    assert differ.size == 0, f"{differ.size} labels differ, first at rows {differ[:10].tolist()}"
-    if check_n_iter:
-        assert candidate.n_iter == reference.n_iter, f"n_iter {candidate.n_iter} != {reference.n_iter}"
-    _assert_inertia_close(X, candidate.inertia, reference.inertia, inertia_rtol or tol.inertia_rtol)
-    scale = float(np.abs(to_numpy(X)).max())
+    _assert_identical("labels", candidate.labels, reference.labels)
+    assert candidate.n_iter == reference.n_iter, f"n_iter {candidate.n_iter} != {reference.n_iter}"
+    if peer_rtol is None:
+        _assert_identical("centroids", candidate.centroids, reference.centroids)
+        _assert_identical("inertia", np.float64(candidate.inertia), np.float64(reference.inertia))
+        return
+    np.testing.assert_allclose(float(candidate.inertia), float(reference.inertia), rtol=peer_rtol, err_msg="inertia")
+    desired = to_numpy(reference.centroids).astype(np.float64)
     np.testing.assert_allclose(
-        to_numpy(candidate.centroids), to_numpy(reference.centroids), rtol=tol.centroid_rtol, atol=tol.centroid_rtol * scale
+        to_numpy(candidate.centroids), desired, rtol=0, atol=peer_rtol * float(np.abs(desired).max()), err_msg="centroids"
     )
-
-
-def _assert_inertia_close(X: Any, actual: Any, desired: Any, rtol: float) -> None:
-    X = to_numpy(X)
-    atol = len(X) * float(np.finfo(X.dtype).eps) * float(np.abs(X).max()) ** 2
-    np.testing.assert_allclose(float(actual), float(desired), rtol=rtol, atol=atol, err_msg="inertia differs")
 
 
 def fit_summary(estimator: Any) -> SimpleNamespace:

@@ -339,49 +339,62 @@ def _check_finite(X: Any, name: str, xp: Any) -> None:
             f"{name} has values up to {magnitude:.3g}, too large to square in {X.dtype} "
             f"(the limit for {n_features} features is {limit:.3g}); rescale {name}, e.g. divide it by {magnitude:.3g}"
         )
-    # ... and inertia sums n_samples of them, at most n_features * (max - min)^2 each, in float64.
-    spread_limit = float(np.sqrt(_FLOAT64_MAX / (n_samples * n_features)))
+    # ... and inertia sums n_samples of them, at most n_features * (max - min)^2 each, exactly in
+    # float64 on grids laid out from that bound (fastkm.backends.exact), which need some headroom.
+    spread_limit = float(np.sqrt(_SUM_LIMIT / (n_samples * n_features)))
     if high - low > spread_limit:
         raise ValueError(
             f"{name} spans {low:.3g} to {high:.3g}: the squared distances of {n_samples} points with {n_features} "
             f"features would sum past float64's range (the span must stay below {spread_limit:.3g}); "
             f"rescale {name}, e.g. divide it by {high - low:.3g}"
         )
+    # Squared distances below float64's normal range would lose their digits (or vanish).
+    if 0 < high - low < _MIN_SPAN:
+        exponent = int(np.ceil(-np.log2(high - low))) // 2 * 2
+        raise ValueError(
+            f"{name} spans only {low:.3g} to {high:.3g}: squared distances that small (below {_MIN_SPAN**2:.3g}) "
+            f"lose precision in float64; the span must be at least {_MIN_SPAN:.3g}. Multiply {name} by a power of "
+            f"two, which is exact and does not change the clustering: e.g. {name} * 2.0**{exponent}"
+        )
 
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
+#: The largest total an exact sum may be laid out for (its grids need headroom below float64's maximum).
+_SUM_LIMIT = 2.0**1000
+#: The smallest span of data (max - min) whose squared distances stay well inside float64's normal range.
+_MIN_SPAN = 2.0**-400
 
 
 def check_weight_scale(X: Any, sample_weight: Any) -> None:
     """Weighted sums must stay finite in float64: reject weights too heavy for ``X``.
 
     Inertia and the cluster sums add ``w_i * |x_i - c|^2`` and ``w_i * x_i``
-    in float64; every point and centroid lies in ``X``'s bounding box, so the
-    total weight times ``n_features * (max - min)^2`` (and times ``max|x|``)
-    must stay below float64's largest number. Unit weights were checked by
-    :func:`check_data` (``n_samples`` times the same bound); weights are only
-    rejected, never rescaled, so a result's inertia is always in the caller's
-    units.
+    in float64, exactly, on grids laid out for ``n_samples`` terms of up to
+    the largest weight times ``n_features * (max - min)^2`` (or ``max|x|``):
+    that product must stay below ``2^1000`` (float64's range, less the
+    grids' headroom). Unit weights were checked by :func:`check_data`
+    (``n_samples`` times the same bound); weights are only rejected, never
+    rescaled, so a result's inertia is always in the caller's units.
 
     >>> X = np.array([[0.0, 0.0], [1.0, 1.0]])
-    >>> check_weight_scale(X, np.array([1e300, 1.0]))
-    >>> check_weight_scale(X, np.array([1e308, 1e307]))
+    >>> check_weight_scale(X, np.array([1e299, 1.0]))
+    >>> check_weight_scale(X, np.array([1e307, 1e306]))
     Traceback (most recent call last):
     ...
-    ValueError: sample_weight is too large for X: its total (1.1e+308) times the largest squared distance between points of X (2) overflows float64, so the weighted sums would be infinite; the total weight must stay below 8.99e+307. Divide sample_weight by a constant (the clustering does not change).
+    ValueError: sample_weight is too large for X: n_samples (2) times the largest weight (1e+307) times the largest squared distance between points of X (2) is past float64's range for the weighted sums (the largest weight must stay below 2.68e+300). Divide sample_weight by a constant (the clustering does not change).
     """
     if sample_weight is None:
         return
     n_samples, n_features = X.shape
-    with np.errstate(over="ignore"):
-        total = float(sample_weight.sum(dtype=np.float64))
-    if total <= n_samples:  # no heavier than unit weights, which check_data allowed
+    heaviest = float(sample_weight.max())
+    if heaviest <= 1:  # no heavier than unit weights, which check_data allowed
         return
     low, high = float(X.min()), float(X.max())
     worst = max(n_features * (high - low) ** 2, abs(low), abs(high))
-    if worst > 0 and (not np.isfinite(total) or total > _FLOAT64_MAX / worst):
+    if worst > 0 and heaviest > _SUM_LIMIT / (n_samples * worst):
         raise ValueError(
-            f"sample_weight is too large for X: its total ({total:.3g}) times the largest squared distance between "
-            f"points of X ({worst:.3g}) overflows float64, so the weighted sums would be infinite; the total weight "
-            f"must stay below {_FLOAT64_MAX / worst:.3g}. Divide sample_weight by a constant (the clustering does not change)."
+            f"sample_weight is too large for X: n_samples ({n_samples}) times the largest weight ({heaviest:.3g}) "
+            f"times the largest squared distance between points of X ({worst:.3g}) is past float64's range for the "
+            f"weighted sums (the largest weight must stay below {_SUM_LIMIT / (n_samples * worst):.3g}). "
+            "Divide sample_weight by a constant (the clustering does not change)."
         )

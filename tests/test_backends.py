@@ -118,13 +118,13 @@ def test_numpy_reference_never_builds_an_n_by_k_matrix(chunk_rows, n_samples, mo
 
     n_clusters = 64  # the default block is then 8 MiB / (8 bytes x 64) = 16,384 rows, well under N = 40,000
     seen = []
-    original = module._expanded_sq_distances
+    original = module._Screen.nearest
 
-    def spy(block, centroids):
+    def spy(self, block):
         seen.append(block.shape[0])
-        return original(block, centroids)
+        return original(self, block)
 
-    monkeypatch.setattr(module, "_expanded_sq_distances", spy)
+    monkeypatch.setattr(module._Screen, "nearest", spy)
     X = np.random.default_rng(0).standard_normal((n_samples, 3))
     NumpyBackend(chunk_rows=chunk_rows).assign_accumulate(X, X[:n_clusters], np.ones(n_samples))
     step = seen[0] if chunk_rows is None else chunk_rows

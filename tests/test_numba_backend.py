@@ -116,7 +116,7 @@ import fastkm
 from fastkm.backends import numba_backend
 from fastkm.backends.numba_backend import NumbaBackend
 
-KERNELS = ("_assign_kernel", "_pairwise_kernel", "_labelled_kernel", "_seeding_potentials", "_seeding_update")
+KERNELS = ("_assign_kernel", "_pairwise_kernel", "_labelled_kernel", "_seeding_kernel")
 
 def signatures():
     return {name: sorted(map(str, getattr(numba_backend, name).signatures)) for name in KERNELS}

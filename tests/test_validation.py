@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -243,9 +245,9 @@ def test_weights_whose_weighted_sums_overflow_are_rejected_with_the_limit():
     weight[:3] = 4e307  # each weight is finite, and so is their sum; the weighted sums are not
     with pytest.raises(ValueError, match=r"sample_weight is too large for X: .* must stay below (\S+)\. Divide") as caught:
         fastkm.kmeans(X, 3, sample_weight=weight, backend="numpy")
-    limit = float(caught.value.args[0].split("must stay below ")[1].split(". ")[0])
+    limit = float(caught.value.args[0].split("must stay below ")[1].split(")")[0])
     worst = 2 * (X.max() - X.min()) ** 2
-    assert limit == pytest.approx(np.finfo(np.float64).max / worst, rel=1e-2)
+    assert limit == pytest.approx(2.0**1000 / (100 * worst), rel=1e-2)  # (the exact sums' headroom)
     result = fastkm.kmeans(X, 3, sample_weight=weight / 1e300, backend="numpy", random_state=0)  # rescaled: fine
     assert np.isfinite(result.inertia) and np.all(np.isfinite(result.centroids))
     with pytest.raises(ValueError, match="sample_weight is too large for X"):
@@ -261,6 +263,35 @@ def test_float64_data_whose_squared_distances_would_sum_past_float64_are_rejecte
         fastkm.kmeans(X, 3, backend="numpy")
     result = fastkm.kmeans(X / 1e10, 3, backend="numpy", random_state=0)
     assert np.isfinite(result.inertia)
+
+
+@pytest.mark.parametrize("magnitude", [1e-150, 1e-100, 1e100, 1e140, 2e153])
+def test_float64_data_at_the_edges_of_the_range_is_fitted_exactly_or_rejected(magnitude):
+    """Never a silent 0 or inf: either a finite, positive inertia from the canonical distances, or a
+    ValueError that gives the supported range and says how to rescale."""
+    from fastkm.testing import canonical_assignment
+
+    X = np.random.default_rng(0).standard_normal((2000, 2)) * magnitude
+    try:
+        result = fastkm.kmeans(X, 3, backend="numpy", random_state=0)
+    except ValueError as exc:
+        assert magnitude in (1e-150, 2e153)
+        assert re.search(r"(span must (be at least|stay below)|the limit for 2 features is) \S+", str(exc))
+        assert "power of two" in str(exc) or "divide it by" in str(exc)
+        return
+    assert 0 < result.inertia < np.inf
+    labels, sq_dist = canonical_assignment(X, result.centroids)
+    np.testing.assert_array_equal(result.labels, labels)
+    assert result.inertia == pytest.approx(sq_dist.sum(), rel=1e-12)
+
+
+def test_tiny_float64_data_gets_an_exact_rescaling_hint():
+    X = np.random.default_rng(0).standard_normal((100, 2)) * 1e-130
+    with pytest.raises(ValueError, match=r"Multiply X by a power of two.*X \* 2\.0\*\*(\d+)") as caught:
+        fastkm.kmeans(X, 3, backend="numpy")
+    exponent = int(re.search(r"2\.0\*\*(\d+)", str(caught.value)).group(1))
+    result = fastkm.kmeans(X * 2.0**exponent, 3, backend="numpy", random_state=0)  # the hint works
+    assert result.inertia > 0
 
 
 def test_every_integer_parameter_takes_numpy_integers():

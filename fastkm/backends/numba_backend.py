@@ -35,6 +35,7 @@ from numba import njit, prange
 from numba.extending import intrinsic
 
 from .base import HostArrays, StepResult
+from .exact import Scale, combine, direct_threshold, gemm_threshold
 from ..validation import check_integer
 from .numba_runtime import kernel, numba_cache_dir, single_threaded_blas, threading_layer
 
@@ -100,15 +101,6 @@ def _weight_of(weight, i, unit_weight):
 
 
 @njit(inline="always")
-def _first_argmin(dist, n, best_value):
-    """Index of the first entry of ``dist[:n]`` equal to its minimum ``best_value`` (vectorises)."""
-    best = n
-    for k in range(n):
-        best = min(best, k if dist[k] == best_value else n)
-    return best if best < n else 0  # (n only for non-finite data, which validation rules out)
-
-
-@njit(inline="always")
 def _transpose_rows(X, start, stop, rows_t):
     """``rows_t[j, r] = X[start + r, j]``, a feature at a time (contiguous stores: 5x faster)."""
     block = X[start:stop]
@@ -120,24 +112,27 @@ def _transpose_rows(X, start, stop, rows_t):
 
 
 @njit(inline="always")
-def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, best):
-    """Nearest centroid of rows ``start:stop`` by direct differences, vectorised over the rows.
+def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, second_value, best):
+    """Screen rows ``start:stop`` by direct differences in X's precision, vectorised over the rows.
 
     The block is transposed first (``rows_t[j, r]``), so for each centroid every
     inner loop runs over contiguous rows: this keeps small ``d`` and ``K`` (where
-    a loop over either is too short to vectorise) at full SIMD width.
-    Ties go to the lowest centroid index (strict ``<``).
+    a loop over either is too short to vectorise) at full SIMD width. Leaves
+    each row's smallest screened distance, its first index (strict ``<``) and
+    the runner-up's distance, which :func:`_assign_kernel` tests against
+    :func:`~fastkm.backends.exact.direct_threshold`.
     """
     n_rows = stop - start
     n_features = X.shape[1]
     _transpose_rows(X, start, stop, rows_t)
     for r in range(n_rows):
         best_value[r] = np.inf  # finite data (validated) always beats it
+        second_value[r] = np.inf
         best[r] = 0
     last = n_features - 1
     for k in range(centroids.shape[0]):
         # (three loops, not one with a branch: the first feature starts the sum,
-        # the last finishes it and keeps the running minimum in the same pass)
+        # the last finishes it and keeps the running minima in the same pass)
         c = centroids[k, 0]
         for r in range(n_rows):
             diff = rows_t[0, r] - c
@@ -151,8 +146,10 @@ def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, best)
         for r in range(n_rows):
             diff = rows_t[last, r] - c
             value = distance[r] + diff * diff if last else distance[r]
-            closer = value < best_value[r]
-            best_value[r] = value if closer else best_value[r]
+            current = best_value[r]
+            closer = value < current
+            second_value[r] = min(second_value[r], max(value, current))
+            best_value[r] = value if closer else current
             best[r] = k if closer else best[r]
 
 
@@ -166,8 +163,19 @@ def _row_min(values):
 
 
 @njit(inline="always")
-def _sq_dist64(X, i, Y, k):
-    """``|X[i] - Y[k]|^2`` accumulated in float64 (vectorises inside a fastmath kernel)."""
+def _first_argmin_within(dist, n, best_value, limit):
+    """``(first index holding best_value, how many entries are <= limit)`` in one vectorised pass."""
+    best = n
+    within = 0
+    for k in range(n):
+        best = min(best, k if dist[k] == best_value else n)
+        within += dist[k] <= limit
+    return (best if best < n else 0), within  # (n only for non-finite data, which validation rules out)
+
+
+@njit(inline="always")
+def _canonical(X, i, Y, k):
+    """The canonical ``d(X[i], Y[k])``: float64, features in order, each operation rounded once."""
     total = 0.0
     for j in range(X.shape[1]):
         diff = np.float64(X[i, j]) - np.float64(Y[k, j])
@@ -175,36 +183,50 @@ def _sq_dist64(X, i, Y, k):
     return total
 
 
+@njit(inline="always")
+def _split(value, magic):
+    """``(value rounded to magic's grid, the exact remainder)``: one step of :func:`fastkm.backends.exact.fold`."""
+    high = (value + magic) - magic
+    return high, value - high
+
+
+@njit(inline="always")
+def _fold_into(value, magic, parts, r):
+    """``parts[f, r]`` = the ``f``-th part of ``value`` on the grids ``magic`` (coarse to fine)."""
+    for f in range(magic.shape[0]):
+        parts[f, r], value = _split(value, magic[f])
+
+
 #: Reassociation and contraction (what lets reductions vectorise) but no
-#: assumption that values are finite: seeding starts from D^2 = inf.
+#: assumption that values are finite. Only for sums of values on an exact-sum
+#: grid, which are exact in any order; never for a distance.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @njit(fastmath=_FAST)
 def _sum(values, n):
-    """``values[:n].sum()`` with reassociation (vectorised; no serial chain of adds)."""
+    """``values[:n].sum()`` with reassociation (vectorised): exact for values on one grid."""
     total = 0.0
     for r in range(n):
         total += values[r]
     return total
 
 
-@njit(fastmath=_FAST)
-def _exact_sq_dist(X, i, centroids, k):
-    """:func:`_sq_dist64` with reassociation allowed, for kernels that are not fastmath themselves."""
-    return _sq_dist64(X, i, centroids, k)
-
-
 # -- kernels ----------------------------------------------------------------------
 @kernel()
 def _assign_kernel(
     X, centroids, origin, gemm_operand, weight, labels, sq_dist,
-    sums, counts, stats, block_rows, use_gemm, accumulate,
+    sums, counts, stats, block_rows, use_gemm, accumulate, bounds, sums_magic, counts_magic, inertia_magic,
 ):  # fmt: skip
-    """Assign every row; accumulate (``accumulate``) or write ``sq_dist`` (otherwise).
+    """Assign every row (certified); accumulate (``accumulate``) or write ``sq_dist`` (otherwise).
 
     Part ``p`` of ``stats.shape[0]`` handles one contiguous range of rows and
-    writes its partial sums, counts and ``stats[p] = (inertia, n_changed)``.
+    writes its partial sums and counts (two parts each) and ``stats[p] =
+    (inertia's three parts, n_changed, n_rechecked)``; every float total is
+    on an exact-sum grid (``*_magic``, :class:`~fastkm.backends.exact.SumGrid`;
+    the sums' has one column per feature), so adding the parts in any order
+    gives the same bits. ``bounds`` holds ``(direct scale, direct offset, gemm
+    rho, gemm offset, R)`` (:mod:`fastkm.backends.exact`).
     The GEMM strategy multiplies rows ``[x - origin, 1]`` by ``gemm_operand``,
     whose columns are ``[-2 (c - origin), |c - origin|^2]``: one product gives
     ``|c|^2 - 2 x.c`` (the distance less ``|x|^2``), with no pass to finish it.
@@ -213,6 +235,9 @@ def _assign_kernel(
     n_clusters = centroids.shape[0]
     n_parts = stats.shape[0]
     unit_weight = weight.shape[0] == 0  # no weights given: every point weighs 1
+    direct_scale, direct_offset, rho, gemm_offset, radius = bounds[0], bounds[1], bounds[2], bounds[3], bounds[4]
+    m1_sums, m2_sums = sums_magic[0], sums_magic[1]
+    m1_counts, m2_counts = counts_magic[0], counts_magic[1]
     for part in prange(n_parts):
         first = part * n_samples // n_parts
         last = (part + 1) * n_samples // n_parts
@@ -222,44 +247,75 @@ def _assign_kernel(
         direct_rows = 0 if use_gemm else block_rows
         block = np.empty((gemm_rows, n_clusters), dtype=X.dtype)
         centred = np.empty((gemm_rows, n_features + 1), dtype=X.dtype)
+        row_norm = np.empty(gemm_rows, dtype=np.float64)
+        limit_t = np.empty(1, dtype=X.dtype)
         # (+ 16: a power-of-two row stride would map every feature to the same cache sets)
         rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=X.dtype)
         row_distance = np.empty(direct_rows, dtype=X.dtype)
         row_best = np.empty(direct_rows, dtype=X.dtype)
+        row_second = np.empty(direct_rows, dtype=X.dtype)
         nearest = np.empty(block_rows, dtype=labels.dtype)
         nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
-        # Private sums. Consecutive rows of one cluster (data sorted or generated
-        # cluster by cluster) would chain every add on the one before through
-        # memory; rows go round _LANES copies instead, summed at the end.
+        folded = np.empty((2, direct_rows if accumulate else 0), dtype=np.float64)
+        inertia_parts = np.empty((3, block_rows if accumulate else 0), dtype=np.float64)
+        # Private sums, two parts each (coarse and fine grid). Consecutive rows
+        # of one cluster (data sorted or generated cluster by cluster) would
+        # chain every add on the one before through memory; in the direct
+        # strategy rows go round _LANES copies instead, summed at the end.
         lane_stride = n_clusters if accumulate else 0
         lane_mask = _LANES - 1
-        local_sums = np.zeros((n_clusters if accumulate else 0, n_features), dtype=np.float64)
-        local_counts = np.zeros(_LANES * lane_stride, dtype=np.float64)
-        local_sums_t = np.zeros((n_features, 0 if use_gemm else _LANES * lane_stride), dtype=np.float64)
-        inertia = 0.0
+        local_sums = np.zeros((2, n_clusters if accumulate and use_gemm else 0, n_features), dtype=np.float64)
+        local_counts = np.zeros((2, _LANES * lane_stride), dtype=np.float64)
+        local_sums_t = np.zeros((2, n_features, 0 if use_gemm else _LANES * lane_stride), dtype=np.float64)
+        inertia = np.zeros(3)
         changed = 0
+        rechecked = 0
         for start in range(first, last, block_rows):
             stop = min(start + block_rows, last)
+            n_rows = stop - start
             if use_gemm:
                 # Centre the rows on the centroids' mean first: the products of
                 # points far from the origin would otherwise drown the distances.
-                for r in range(stop - start):
+                for r in range(n_rows):
+                    norm = 0.0
                     for j in range(n_features):
-                        centred[r, j] = X[start + r, j] - origin[j]
+                        value = X[start + r, j] - origin[j]
+                        centred[r, j] = value
+                        norm += np.float64(value) * np.float64(value)
                     centred[r, n_features] = 1.0
-                np.dot(centred[: stop - start], gemm_operand, block[: stop - start])
-                for r in range(stop - start):
+                    row_norm[r] = np.sqrt(norm)
+                np.dot(centred[:n_rows], gemm_operand, block[:n_rows])
+                for r in range(n_rows):
                     row = block[r]
-                    best = _first_argmin(row, n_clusters, _row_min(row))
+                    best_score = _row_min(row)
+                    scale = row_norm[r] + radius
+                    # (rounded to X's dtype: the threshold's third error bound covers that)
+                    limit_t[0] = np.float64(best_score) + rho * scale * scale + gemm_offset
+                    limit = limit_t[0]
+                    best, within = _first_argmin_within(row, n_clusters, best_score, limit)
+                    if within > 1:  # the screen cannot decide: the canonical distance does
+                        rechecked += 1
+                        best_distance = np.inf
+                        for k in range(n_clusters):
+                            if row[k] <= limit:
+                                distance = _canonical(X, start + r, centroids, k)
+                                if distance < best_distance:
+                                    best_distance = distance
+                                    best = k
                     nearest[r] = best
-                    # the expansion is only good for comparing: measure the winner directly
-                    nearest_sq_dist[r] = _exact_sq_dist(X, start + r, centroids, best)
             else:
-                _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, nearest)
-                for r in range(stop - start):
-                    # (direct differences: no cancellation, so X's precision is enough)
-                    nearest_sq_dist[r] = row_best[r]
-            n_rows = stop - start
+                _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, row_second, nearest)
+                for r in range(n_rows):
+                    if np.float64(row_second[r]) <= np.float64(row_best[r]) * direct_scale + direct_offset:
+                        rechecked += 1
+                        best_distance = np.inf
+                        for k in range(n_clusters):
+                            distance = _canonical(X, start + r, centroids, k)
+                            if distance < best_distance:
+                                best_distance = distance
+                                nearest[r] = k
+            for r in range(n_rows):
+                nearest_sq_dist[r] = _canonical(X, start + r, centroids, nearest[r])
             for r in range(n_rows):  # (vectorises)
                 changed += labels[start + r] != nearest[r]
                 labels[start + r] = nearest[r]
@@ -269,86 +325,118 @@ def _assign_kernel(
             if use_gemm:
                 for r in range(n_rows):
                     w = _weight_of(weight, start + r, unit_weight)
-                    sums_k = local_sums[nearest[r]]
+                    sums_high = local_sums[0, nearest[r]]
+                    sums_low = local_sums[1, nearest[r]]
                     for j in range(n_features):
-                        sums_k[j] += w * X[start + r, j]
+                        high, rest = _split(w * np.float64(X[start + r, j]), m1_sums[j])
+                        sums_high[j] += high
+                        sums_low[j] += _split(rest, m2_sums[j])[0]
             else:  # a feature at a time, from the transposed rows, into _LANES interleaved copies
                 for j in range(n_features):
                     rows_j = rows_t[j]
-                    sums_j = local_sums_t[j]
-                    for r in range(n_rows):
+                    m1, m2 = m1_sums[j], m2_sums[j]
+                    for r in range(n_rows):  # (the folding vectorises; the scatter below cannot)
                         w = _weight_of(weight, start + r, unit_weight)
-                        sums_j[nearest[r] + lane_stride * (r & lane_mask)] += w * rows_j[r]
+                        high, rest = _split(w * np.float64(rows_j[r]), m1)
+                        folded[0, r] = high
+                        folded[1, r] = _split(rest, m2)[0]
+                    sums_high = local_sums_t[0, j]
+                    sums_low = local_sums_t[1, j]
+                    for r in range(n_rows):
+                        slot = nearest[r] + lane_stride * (r & lane_mask)
+                        sums_high[slot] += folded[0, r]
+                        sums_low[slot] += folded[1, r]
             for r in range(n_rows):
                 w = _weight_of(weight, start + r, unit_weight)
-                local_counts[nearest[r] + lane_stride * (r & lane_mask)] += w
-                nearest_sq_dist[r] *= w
-            inertia += _sum(nearest_sq_dist, n_rows)
+                slot = nearest[r] + lane_stride * (r & lane_mask if not use_gemm else 0)
+                if unit_weight:  # (1 is on every counts grid: its parts are 1 and 0)
+                    local_counts[0, slot] += 1.0
+                else:
+                    high, rest = _split(w, m1_counts)
+                    local_counts[0, slot] += high
+                    local_counts[1, slot] += _split(rest, m2_counts)[0]
+                _fold_into(w * nearest_sq_dist[r], inertia_magic, inertia_parts, r)
+            for f in range(3):
+                inertia[f] += _sum(inertia_parts[f], n_rows)
         if accumulate:
-            sums[part] = local_sums
-            for lane in range(_LANES):
-                lane_columns = slice(lane * n_clusters, (lane + 1) * n_clusters)
-                if not use_gemm:
-                    sums[part] += local_sums_t[:, lane_columns].T
-                counts[part] += local_counts[lane_columns]
-        stats[part, 0] = inertia
-        stats[part, 1] = changed
+            for half in range(2):
+                if use_gemm:
+                    sums[part, half] = local_sums[half]
+                    counts[part, half] = local_counts[half, :n_clusters]
+                else:
+                    for lane in range(_LANES):
+                        lane_columns = slice(lane * n_clusters, (lane + 1) * n_clusters)
+                        sums[part, half] += local_sums_t[half][:, lane_columns].T
+                        counts[part, half] += local_counts[half, lane_columns]
+        stats[part, :3] = inertia
+        stats[part, 3] = changed
+        stats[part, 4] = rechecked
 
 
-@kernel(fastmath=_FAST)
-def _pairwise_kernel(X, Y, out):
-    """``out[i, m] = |X[i] - Y[m]|^2`` in float64, rows in parallel."""
+@kernel()
+def _pairwise_kernel(X, Y_t, out):
+    """``out[i, m]`` = canonical ``d(X[i], Y[m])``; ``Y_t`` is ``Y.T`` in float64, so each
+    feature's update runs over the contiguous ``m`` (one running sum per pair, in feature order)."""
     for i in prange(X.shape[0]):
-        for m in range(Y.shape[0]):
-            out[i, m] = _sq_dist64(X, i, Y, m)
+        row = out[i]
+        row[:] = 0.0
+        for j in range(X.shape[1]):
+            x = np.float64(X[i, j])
+            y = Y_t[j]
+            for m in range(row.shape[0]):
+                diff = x - y[m]
+                row[m] += diff * diff
 
 
-@kernel(fastmath=_FAST)
+@kernel()
 def _labelled_kernel(X, centroids, labels, out):
-    """``out[i] = |X[i] - centroids[labels[i]]|^2`` in float64, rows in parallel."""
+    """``out[i]`` = canonical ``d(X[i], centroids[labels[i]])``, rows in parallel."""
     for i in prange(X.shape[0]):
-        out[i] = _sq_dist64(X, i, centroids, labels[i])
+        out[i] = _canonical(X, i, centroids, labels[i])
 
 
-@kernel(fastmath=_FAST)
-def _seeding_potentials(X, candidates, closest_sq_dist, weight, partial):
-    """``partial[p, t]``: part p's sum of ``w * min(closest, |x - candidate_t|^2)``.
+@kernel()
+def _seeding_kernel(X, candidates, closest_sq_dist, weight, partial, magic, update):
+    """k-means++ with canonical distances: potentials, or (``update``) the closest-centre update.
 
-    Rows go in transposed blocks so every inner loop runs over contiguous rows.
+    Potentials: ``partial[p, f, t]`` is part ``p``'s ``f``-th part, on the
+    inertia grid ``magic``, of the sum of ``w * min(closest, d(x, candidate_t))``. Update:
+    ``closest = min(closest, d(x, candidates[0]))``. Rows go in transposed
+    float64 blocks, so every inner loop runs over contiguous rows (one running
+    sum per row, features in order: the canonical distance, vectorised).
     """
     n_samples, n_features = X.shape
-    n_parts, n_candidates = partial.shape
+    n_parts = partial.shape[0]
+    n_candidates = candidates.shape[0]
     unit_weight = weight.shape[0] == 0
     block_rows = 512
     for part in prange(n_parts):
-        # distances in X's precision (float32: twice the SIMD width), sums in float64
-        rows_t = np.empty((n_features, block_rows + 16), dtype=X.dtype)
-        distance = np.empty(block_rows, dtype=X.dtype)
-        potentials = np.zeros(n_candidates)
+        rows_t = np.empty((n_features, block_rows + 16), dtype=np.float64)
+        distance = np.empty(block_rows, dtype=np.float64)
+        n_folds = magic.shape[0]
+        terms = np.empty((n_folds, block_rows), dtype=np.float64)
+        potentials = np.zeros((n_folds, n_candidates))
         last = (part + 1) * n_samples // n_parts
         for start in range(part * n_samples // n_parts, last, block_rows):
             n_rows = min(block_rows, last - start)
             _transpose_rows(X, start, start + n_rows, rows_t)
-            for t in range(n_candidates):
+            for t in range(1 if update else n_candidates):
                 distance[:n_rows] = 0.0
                 for j in range(n_features):
-                    c = candidates[t, j]
+                    c = np.float64(candidates[t, j])
                     for r in range(n_rows):
                         diff = rows_t[j, r] - c
                         distance[r] += diff * diff
-                total = 0.0
+                if update:
+                    for r in range(n_rows):
+                        closest_sq_dist[start + r] = min(closest_sq_dist[start + r], distance[r])
+                    continue
                 for r in range(n_rows):
                     w = _weight_of(weight, start + r, unit_weight)
-                    total += w * min(np.float64(closest_sq_dist[start + r]), np.float64(distance[r]))
-                potentials[t] += total
+                    _fold_into(w * min(closest_sq_dist[start + r], distance[r]), magic, terms, r)
+                for f in range(n_folds):
+                    potentials[f, t] += _sum(terms[f], n_rows)
         partial[part] = potentials
-
-
-@kernel(fastmath=_FAST)
-def _seeding_update(X, centre, closest_sq_dist):
-    """``closest = min(closest, |x - centre|^2)`` in place (``centre`` is a 1-row 2-D array)."""
-    for i in prange(X.shape[0]):
-        closest_sq_dist[i] = min(closest_sq_dist[i], _sq_dist64(X, i, centre, 0))
 
 
 # -- the backend --------------------------------------------------------------------
@@ -396,28 +484,35 @@ class NumbaBackend(HostArrays):
     def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         labels = np.empty(X.shape[0], dtype=np.int32)
         sq_dist = np.empty(X.shape[0], dtype=np.float64)
-        self._run(X, centroids, np.empty(0, dtype=X.dtype), labels, sq_dist, accumulate=False)
+        self._run(X, centroids, np.empty(0, dtype=X.dtype), labels, sq_dist, None, accumulate=False)
         return labels, sq_dist
 
     def assign_accumulate(
-        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray | None, labels: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        centroids: np.ndarray,
+        sample_weight: np.ndarray | None,
+        labels: np.ndarray | None = None,
+        scale: Scale | None = None,
     ) -> StepResult:
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
+        scale = (scale or Scale.of(X, sample_weight)).widened(centroids)
         weight = _weights_or_empty(sample_weight, X.dtype)
-        sums, counts, stats = self._run(X, centroids, weight, labels, np.empty(0), accumulate=True)
+        sums, counts, stats = self._run(X, centroids, weight, labels, np.empty(0), scale, accumulate=True)
+        # every part is on an exact-sum grid: adding the threads' in any order gives the same bits
         return StepResult(
             labels,
-            sums.sum(axis=0),
-            counts.sum(axis=0),
-            np.float64(stats[:, 0].sum()),
-            np.int64(stats[:, 1].sum()),
+            combine(sums.sum(axis=0)),
+            combine(counts.sum(axis=0)),
+            np.float64(combine(stats[:, :3].sum(axis=0))),
+            np.int64(stats[:, 3].sum()),
         )
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
         with self._threads():
-            _pairwise_kernel(X, np.ascontiguousarray(Y, dtype=X.dtype), out)
+            _pairwise_kernel(X, np.ascontiguousarray(np.asarray(Y, dtype=X.dtype).T, dtype=np.float64), out)
         return out
 
     def labelled_sq_distances(self, X: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -427,15 +522,22 @@ class NumbaBackend(HostArrays):
         return out
 
     def seeding_step(
-        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray | None
+        self,
+        X: np.ndarray,
+        candidates: np.ndarray,
+        closest_sq_dist: np.ndarray,
+        sample_weight: np.ndarray | None,
+        scale: Scale | None = None,
     ) -> tuple[int, float]:
         candidates = np.ascontiguousarray(candidates, dtype=X.dtype)
+        magic = (scale or Scale.of(X, sample_weight)).inertia_grid().magic
+        weight = _weights_or_empty(sample_weight, X.dtype)
         with self._threads() as n_threads:
-            partial = np.zeros((max(1, min(n_threads, X.shape[0] // 1024)), len(candidates)))
-            _seeding_potentials(X, candidates, closest_sq_dist, _weights_or_empty(sample_weight, X.dtype), partial)
-            potentials = partial.sum(axis=0)
+            partial = np.zeros((max(1, min(n_threads, X.shape[0] // 1024)), len(magic), len(candidates)))
+            _seeding_kernel(X, candidates, closest_sq_dist, weight, partial, magic, False)
+            potentials = combine(partial.sum(axis=0))
             best = int(np.argmin(potentials))
-            _seeding_update(X, candidates[best : best + 1], closest_sq_dist)
+            _seeding_kernel(X, candidates[best : best + 1], closest_sq_dist, weight, partial, magic, True)
         return best, float(potentials[best])
 
     # -- helpers ----------------------------------------------------------------
@@ -445,26 +547,36 @@ class NumbaBackend(HostArrays):
             return self.strategy == "gemm"
         return n_features > DIRECT_MAX_FEATURES
 
-    def _run(self, X, centroids, weight, labels, sq_dist, *, accumulate):
+    def _run(self, X, centroids, weight, labels, sq_dist, scale, *, accumulate):
         n_samples, n_features = X.shape
         n_clusters = centroids.shape[0]
         centroids = np.ascontiguousarray(centroids, dtype=X.dtype)
         use_gemm = self.uses_gemm(n_features, n_clusters)
         origin = centroids.mean(axis=0, dtype=np.float64).astype(X.dtype)
         moved = centroids - origin
-        gemm_operand = np.ascontiguousarray(np.vstack([-2 * moved.T, np.einsum("ij,ij->i", moved, moved)[None]]))
+        moved_sq_norms = np.einsum("ij,ij->i", moved, moved)
+        gemm_operand = np.ascontiguousarray(np.vstack([-2 * moved.T, moved_sq_norms[None]]))
+        radius = float(np.sqrt(np.max(np.einsum("ij,ij->i", moved, moved, dtype=np.float64)))) * (1 + 2.0**-40)
+        bounds = np.array([*direct_threshold(X.dtype, n_features), *gemm_threshold(X.dtype, n_features), radius])
+        if accumulate:
+            magic = tuple(np.ascontiguousarray(grid.magic) for grid in scale.grids())
+        else:
+            magic = (np.zeros((2, n_features)), np.zeros(2), np.zeros(3))
         block_rows = max(8, min(_MAX_BLOCK_ROWS, _BLOCK_BYTES // (X.itemsize * n_clusters)))
         with self._threads() as n_threads:
             n_parts = max(1, min(n_threads, n_samples // 64))
-            shape = (n_parts, n_clusters) if accumulate else (n_parts, 0)
+            shape = (n_parts, 2, n_clusters) if accumulate else (n_parts, 2, 0)
             sums = np.zeros((*shape, n_features if accumulate else 0), dtype=np.float64)
             counts = np.zeros(shape, dtype=np.float64)
-            stats = np.zeros((n_parts, 2), dtype=np.float64)
+            stats = np.zeros((n_parts, 5), dtype=np.float64)
             with single_threaded_blas(use_gemm):
                 _assign_kernel(
                     X, centroids, origin, gemm_operand, weight, labels, sq_dist,
-                    sums, counts, stats, block_rows, use_gemm, accumulate,
+                    sums, counts, stats, block_rows, use_gemm, accumulate, bounds, *magic,
                 )  # fmt: skip
+        n_rechecked = int(stats[:, 4].sum())
+        logger.debug("numba: %d of %d points rechecked canonically", n_rechecked, n_samples)
+        self.last_recheck_share = n_rechecked / max(n_samples, 1)
         return sums, counts, stats
 
     @contextmanager
@@ -503,7 +615,7 @@ def warmup() -> float:
         NumbaBackend().pairwise_sq_distances(X, X[:2])
         NumbaBackend().labelled_sq_distances(X, X[:3], np.zeros(256, dtype=np.int32))
         for weight in (None, np.ones(256, dtype=dtype)):
-            NumbaBackend().seeding_step(X, X[:2], np.full(256, np.inf, dtype=dtype), weight)
+            NumbaBackend().seeding_step(X, X[:2], np.full(256, np.inf), weight)
     elapsed = time.perf_counter() - start
     logger.debug("numba kernels ready in %.2f s", elapsed)
     return elapsed

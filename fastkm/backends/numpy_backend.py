@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import logging
+
 import numpy as np
 
 from ..validation import check_integer
 from .base import HostArrays, StepResult
+from .exact import Scale, canonical_sq_distances, canonical_to_labelled, combine, fold, gemm_threshold, reproducible_sum
 
 __all__ = ["NumpyBackend", "unavailable_reason"]
+
+logger = logging.getLogger("fastkm")
 
 #: Target size in bytes of the per-block float64 work arrays.
 _BLOCK_BYTES = 8 * 2**20
@@ -64,93 +69,119 @@ class NumpyBackend(HostArrays):
 
     # -- the primitives -------------------------------------------------------
     def assign(self, X: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        origin, centroids64 = _centred(centroids)
+        screen = _Screen(centroids)
         labels = np.empty(X.shape[0], dtype=np.int32)
         sq_dist = np.empty(X.shape[0], dtype=np.float64)
-        for rows, block in self._blocks(X, len(centroids), origin):
-            labels[rows], sq_dist[rows] = _nearest(block, centroids64)
+        for rows in self._blocks(X, len(centroids)):
+            labels[rows], sq_dist[rows] = screen.nearest(X[rows])
+        self.last_recheck_share = screen.n_rechecked / max(X.shape[0], 1)
         return labels, sq_dist
 
     def assign_accumulate(
-        self, X: np.ndarray, centroids: np.ndarray, sample_weight: np.ndarray | None, labels: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        centroids: np.ndarray,
+        sample_weight: np.ndarray | None,
+        labels: np.ndarray | None = None,
+        scale: Scale | None = None,
     ) -> StepResult:
         n_clusters, n_features = centroids.shape
-        origin, centroids64 = _centred(centroids)
+        sums_grid, counts_grid, inertia_grid = (scale or Scale.of(X, sample_weight)).widened(centroids).grids()
+        screen = _Screen(centroids)
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
-        sums = np.zeros((n_clusters, n_features), dtype=np.float64)
-        counts = np.zeros(n_clusters, dtype=np.float64)
-        inertia = 0.0
+        # every total is kept in parts on an exact-sum grid (fastkm.backends.exact)
+        sums = np.zeros((len(sums_grid.magic), n_clusters, n_features))
+        counts = np.zeros((len(counts_grid.magic), n_clusters))
+        inertia = np.zeros(len(inertia_grid.magic))
         n_changed = 0
-        for rows, block in self._blocks(X, n_clusters, origin):
-            weight = np.ones(block.shape[0]) if sample_weight is None else sample_weight[rows].astype(np.float64)
-            block_labels, block_sq_dist = _nearest(block, centroids64)
+        for rows in self._blocks(X, n_clusters):
+            block_labels, block_sq_dist = screen.nearest(X[rows])
             n_changed += int(np.count_nonzero(labels[rows] != block_labels))
             labels[rows] = block_labels
-            np.add.at(sums, block_labels, X[rows] * weight[:, None])  # the data as given, not centred
-            counts += np.bincount(block_labels, weights=weight, minlength=n_clusters)
-            inertia += float(block_sq_dist @ weight)
-        return StepResult(labels, sums, counts, np.float64(inertia), np.int64(n_changed))
+            weight = None if sample_weight is None else sample_weight[rows].astype(np.float64)
+            values = X[rows].astype(np.float64) if weight is None else X[rows] * weight[:, None]
+            for part, folded in enumerate(fold(values, sums_grid)):
+                np.add.at(sums[part], block_labels, folded)
+            for part, folded in enumerate(fold(np.ones(len(block_labels)) if weight is None else weight, counts_grid)):
+                counts[part] += np.bincount(block_labels, weights=folded, minlength=n_clusters)
+            terms = block_sq_dist if weight is None else block_sq_dist * weight
+            inertia += [part.sum() for part in fold(terms, inertia_grid)]
+        self.last_recheck_share = screen.n_rechecked / max(X.shape[0], 1)
+        return StepResult(labels, combine(sums), combine(counts), np.float64(combine(inertia)), np.int64(n_changed))
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        origin, Y64 = _centred(Y)
         out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
-        for rows, block in self._blocks(X, len(Y), origin):
-            out[rows] = _expanded_sq_distances(block, Y64)
+        for rows in self._blocks(X, len(Y)):
+            out[rows] = canonical_sq_distances(X[rows], Y)
         return out
 
     def labelled_sq_distances(self, X: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        centroids64 = centroids.astype(np.float64)
         sq_dist = np.empty(X.shape[0], dtype=np.float64)
-        step = self.chunk_rows or 4096  # small blocks: the gathered centroids stay in cache
-        for start in range(0, X.shape[0], step):
-            rows = slice(start, start + step)
-            diff = X[rows].astype(np.float64) - centroids64[labels[rows]]
-            sq_dist[rows] = np.einsum("ij,ij->i", diff, diff)
+        for rows in self._blocks(X, 1):
+            sq_dist[rows] = canonical_to_labelled(X[rows], centroids, labels[rows])
         return sq_dist
 
     def seeding_step(
-        self, X: np.ndarray, candidates: np.ndarray, closest_sq_dist: np.ndarray, sample_weight: np.ndarray | None
+        self,
+        X: np.ndarray,
+        candidates: np.ndarray,
+        closest_sq_dist: np.ndarray,
+        sample_weight: np.ndarray | None,
+        scale: Scale | None = None,
     ) -> tuple[int, float]:
+        grid = (scale or Scale.of(X, sample_weight)).inertia_grid()
         sq_dist = self.pairwise_sq_distances(X, candidates)
         np.minimum(sq_dist, closest_sq_dist[:, None], out=sq_dist)
-        potentials = sq_dist.sum(axis=0) if sample_weight is None else sample_weight.astype(np.float64) @ sq_dist
+        terms = sq_dist if sample_weight is None else sq_dist * sample_weight.astype(np.float64)[:, None]
+        potentials = reproducible_sum(terms, grid, axis=0)
         best = int(np.argmin(potentials))
         closest_sq_dist[:] = sq_dist[:, best]
         return best, float(potentials[best])
 
     # -- helpers --------------------------------------------------------------
-    def _blocks(self, X: np.ndarray, n_clusters: int, origin: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
-        """Yield ``(rows, X[rows] - origin in float64)`` for consecutive row blocks."""
+    def _blocks(self, X: np.ndarray, n_clusters: int) -> Iterator[slice]:
+        """Consecutive row blocks whose float64 work arrays stay near :data:`_BLOCK_BYTES`."""
         n_samples, n_features = X.shape
         step = self.chunk_rows or max(64, _BLOCK_BYTES // (8 * max(n_clusters, n_features, 1)))
         for start in range(0, n_samples, step):
-            rows = slice(start, min(start + step, n_samples))
-            yield rows, X[rows].astype(np.float64) - origin
+            yield slice(start, min(start + step, n_samples))
 
 
-def _centred(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The centroids' mean (the origin the blocks are moved to) and the centroids moved there, float64."""
-    centroids64 = centroids.astype(np.float64)
-    origin = centroids64.mean(axis=0)
-    return origin, centroids64 - origin
+class _Screen:
+    """The certified argmin against one set of centroids (see :mod:`fastkm.backends.exact`).
 
+    Screens with the float64 expansion ``|c~|^2 - 2 x~.c~`` of rows and
+    centroids moved to the centroids' mean (one GEMM per block), then settles
+    every row whose runner-up is within :func:`~fastkm.backends.exact.gemm_threshold`
+    of its best by the canonical distance.
+    """
 
-def _expanded_sq_distances(block: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """``|x|^2 - 2 x.c + |c|^2`` for every pair, clipped at 0 (float64)."""
-    sq_dist = block @ centroids.T
-    sq_dist *= -2.0
-    sq_dist += np.einsum("ij,ij->i", block, block)[:, None]
-    sq_dist += np.einsum("ij,ij->i", centroids, centroids)[None, :]
-    np.maximum(sq_dist, 0.0, out=sq_dist)
-    return sq_dist
+    def __init__(self, centroids: np.ndarray):
+        self.centroids = centroids
+        centroids64 = centroids.astype(np.float64)
+        self.origin = centroids64.mean(axis=0)
+        moved = centroids64 - self.origin
+        self.operand = -2.0 * moved.T
+        self.sq_norms = np.einsum("ij,ij->i", moved, moved)
+        self.radius = float(np.sqrt(self.sq_norms.max())) * (1 + 2.0**-40)
+        self.rho, self.offset = gemm_threshold(np.float64, centroids.shape[1])
+        self.n_rechecked = 0
 
-
-def _nearest(block: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels (first minimum wins) and exact squared distances for one block."""
-    labels = np.argmin(_expanded_sq_distances(block, centroids), axis=1).astype(np.int32)
-    diff = block - centroids[labels]
-    return labels, np.einsum("ij,ij->i", diff, diff)
+    def nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (the canonical argmin, lowest index on ties) and canonical squared distances of rows ``X``."""
+        moved = X.astype(np.float64) - self.origin
+        scores = moved @ self.operand
+        scores += self.sq_norms
+        labels = np.argmin(scores, axis=1).astype(np.int32)
+        best = scores[np.arange(len(labels)), labels]
+        limit = best + self.rho * (np.sqrt(np.einsum("ij,ij->i", moved, moved)) + self.radius) ** 2 + self.offset
+        unsure = np.flatnonzero((scores <= limit[:, None]).sum(axis=1) > 1)
+        if unsure.size:  # (centres outside the limit are certified farther: taking them too is harmless)
+            labels[unsure] = np.argmin(canonical_sq_distances(X[unsure], self.centroids), axis=1)
+        self.n_rechecked += unsure.size
+        logger.debug("numpy: %d of %d points rechecked canonically", unsure.size, len(X))
+        return labels, canonical_to_labelled(X, self.centroids, labels)
 
 
 BACKEND = NumpyBackend
