@@ -609,7 +609,7 @@ def run_grid(
             ratio_floor = timing["ms"] / floor["floor_ms"]
             ratio_peer = best_peer / timing["ms"] if best_peer is not None and timing["ms"] else None
             shares = timing.get("recheck_share")
-            note = f"rechecked: at most {max(shares):.3%} of points per iteration" if shares else ""
+            note = _recheck_note(shares)
             echo(table.line(name, implementation, format_duration(timing["ms"]), format_ratio(ratio_floor),
                             format_ratio(ratio_peer), note))  # fmt: skip
             rows.append(
@@ -621,6 +621,18 @@ def run_grid(
                 }
             )  # fmt: skip
     return rows
+
+
+def _recheck_note(shares: list[float] | None) -> str:
+    """How many points the certified argmin had to measure canonically, at worst, in words.
+
+    >>> _recheck_note([0.0, 0.0]), _recheck_note([0.0002, 0.0071]), _recheck_note(None)
+    ('rechecked: none', 'rechecked: at most 0.71% of points per iteration', '')
+    """
+    if not shares:
+        return ""
+    worst = max(shares)
+    return "rechecked: none" if worst == 0 else f"rechecked: at most {100 * worst:.2g}% of points per iteration"
 
 
 def grid_figure(rows: list[dict]):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.base import array_namespace, is_cupy_array
+from .backends.base import array_namespace, is_cupy_array, to_host
 
 __all__ = [
     "check_data",
@@ -325,7 +325,8 @@ def _check_finite(X: Any, name: str, xp: Any) -> None:
     Two cheap reductions (min and max, which propagate NaN) decide the common
     case; only bad data pays for the element-wise tests that say what is wrong.
     """
-    low, high = float(X.min()), float(X.max())
+    lows, highs = to_host(X.min(axis=0)).astype(np.float64), to_host(X.max(axis=0)).astype(np.float64)
+    low, high = float(lows.min()), float(highs.max())
     if np.isnan(low) or np.isnan(high):
         raise ValueError(f"{name} contains NaN; remove or impute the missing values first")
     if np.isinf(low) or np.isinf(high):
@@ -339,20 +340,21 @@ def _check_finite(X: Any, name: str, xp: Any) -> None:
             f"{name} has values up to {magnitude:.3g}, too large to square in {X.dtype} "
             f"(the limit for {n_features} features is {limit:.3g}); rescale {name}, e.g. divide it by {magnitude:.3g}"
         )
-    # ... and inertia sums n_samples of them, at most n_features * (max - min)^2 each, exactly in
-    # float64 on grids laid out from that bound (fastkm.backends.exact), which need some headroom.
+    # ... and inertia sums n_samples of them, at most n_features * (widest feature's span)^2 each,
+    # exactly in float64 on grids laid out from that bound (fastkm.backends.exact), which need headroom.
+    span = float((highs - lows).max())
     spread_limit = float(np.sqrt(_SUM_LIMIT / (n_samples * n_features)))
-    if high - low > spread_limit:
+    if span > spread_limit:
         raise ValueError(
             f"{name} spans {low:.3g} to {high:.3g}: the squared distances of {n_samples} points with {n_features} "
-            f"features would sum past float64's range (the span must stay below {spread_limit:.3g}); "
-            f"rescale {name}, e.g. divide it by {high - low:.3g}"
+            f"features would sum past float64's range (a feature's span must stay below {spread_limit:.3g}); "
+            f"rescale {name}, e.g. divide it by {span:.3g}"
         )
     # Squared distances below float64's normal range would lose their digits (or vanish).
-    if 0 < high - low < _MIN_SPAN:
-        exponent = int(np.ceil(-np.log2(high - low))) // 2 * 2
+    if 0 < span < _MIN_SPAN:
+        exponent = int(np.ceil(-np.log2(span))) // 2 * 2
         raise ValueError(
-            f"{name} spans only {low:.3g} to {high:.3g}: squared distances that small (below {_MIN_SPAN**2:.3g}) "
+            f"{name}'s widest feature spans only {span:.3g}: squared distances that small (below {_MIN_SPAN**2:.3g}) "
             f"lose precision in float64; the span must be at least {_MIN_SPAN:.3g}. Multiply {name} by a power of "
             f"two, which is exact and does not change the clustering: e.g. {name} * 2.0**{exponent}"
         )

@@ -13,12 +13,19 @@ Conventions shared by every primitive:
 * ``centroids`` is ``(n_clusters, n_features)`` of the same dtype as ``X``;
 * ``sample_weight`` is ``(n_samples,)`` of the same dtype as ``X``, or
   ``None`` for unit weights (so the common case reads and stores no weights);
-* labels are ``int32``; squared distances, sums, counts and inertia are
-  returned and summed in float64, so totals do not drift with the data's
-  precision. A point's squared distance to its centroid must be measured
-  without cancellation -- as ``sum((x - c)**2)``, never read off a
-  ``|x|^2 - 2 x.c + |c|^2`` expansion -- in at least ``X``'s precision
-  (float32 data: within a few float32 ulps, relative error ~1e-7).
+* labels are ``int32``: the argmin of the **canonical squared distance**
+  ``d(x, c) = sum_j (x_j - c_j)^2``, evaluated in float64 from the exact
+  float64 values of ``x`` and ``c``, features added in order ``j = 0 .. d-1``,
+  each operation rounded once (no FMA, no reassociation, no fastmath), the
+  lowest index on exact equality. A backend may screen with any arithmetic,
+  but must certify its argmin (:mod:`fastkm.backends.exact`). Every squared
+  distance a primitive returns is canonical, so every backend returns the
+  same bits;
+* sums, counts and inertia are float64 and **exact** on the grids that
+  ``scale`` (:class:`~fastkm.backends.exact.Scale`) lays out: each term is
+  split into parts on fixed grids and the parts summed, so the result does
+  not depend on the order of the terms (threads, blocks, atomics) and is the
+  same on every backend.
 
 No primitive may build an ``(n_samples, n_clusters)`` matrix unless the caller
 asks for exactly that (:meth:`Backend.pairwise_sq_distances`).
@@ -82,13 +89,18 @@ class Backend(Protocol):
     def assign(self, X: Array, centroids: Array) -> tuple[Array, Array]:
         """Nearest centroid of every point.
 
-        Returns ``(labels, sq_dist)``: int32 labels and the float64 squared
+        Returns ``(labels, sq_dist)``: int32 labels and the canonical squared
         distance of each point to its nearest centroid. Ties go to the lowest
         centroid index.
         """
 
     def assign_accumulate(
-        self, X: Array, centroids: Array, sample_weight: Array | None, labels: Array | None = None
+        self,
+        X: Array,
+        centroids: Array,
+        sample_weight: Array | None,
+        labels: Array | None = None,
+        scale: Any = None,
     ) -> StepResult:
         """The hot step: assign every point and accumulate the cluster sums.
 
@@ -99,7 +111,9 @@ class Backend(Protocol):
         needs one label buffer, and "did any label change?" costs nothing
         extra. Without it a new buffer is returned and every row counts as
         changed. Labels must be exactly those :meth:`assign` returns for the
-        same inputs.
+        same inputs. ``scale`` (:class:`~fastkm.backends.exact.Scale`) lays
+        out the exact sums; the driver computes it once per fit (without it,
+        ``Scale.of(X, sample_weight, centroids)``: one more pass over ``X``).
         """
 
     def labelled_sq_distances(self, X: Array, centroids: Array, labels: Array) -> Array:
@@ -111,13 +125,19 @@ class Backend(Protocol):
         """
 
     def seeding_step(
-        self, X: Array, candidates: Array, closest_sq_dist: Array, sample_weight: Array | None
+        self,
+        X: Array,
+        candidates: Array,
+        closest_sq_dist: Array,
+        sample_weight: Array | None,
+        scale: Any = None,
     ) -> tuple[int, float]:
         """One greedy k-means++ step: pick the candidate centre that leaves the lowest potential.
 
-        The potential of a candidate ``c`` is ``sum_i w_i min(closest_i, |x_i - c|^2)``.
+        The potential of a candidate ``c`` is ``sum_i w_i min(closest_i, d(x_i, c))``
+        (canonical distances, summed exactly on ``scale``'s inertia grid).
         Returns ``(index into candidates, its potential)`` (ties: the lowest
-        index) and lowers ``closest_sq_dist`` (X's dtype, updated in place) to
+        index) and lowers ``closest_sq_dist`` (float64, updated in place) to
         include the chosen centre. Never builds an ``n_samples x n_candidates``
         matrix in a fast backend.
         """

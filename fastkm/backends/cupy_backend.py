@@ -255,10 +255,7 @@ class CupyBackend:
                 labels = cp.full(X.shape[0], -1, dtype=np.int32)
             elif not (isinstance(labels, cp.ndarray) and labels.dtype == np.int32 and labels.flags.c_contiguous):
                 raise TypeError("labels must be a C-contiguous int32 CuPy array (the buffer is written in place)")
-            # The grids of the exact sums. (The per-feature bounds of the centroids, stacked, have the
-            # centroids' bounding box: one transfer instead of two.)
-            corners = cp.stack((centroids.min(axis=0), centroids.max(axis=0))).get()
-            scale = (scale or Scale.of(X, sample_weight)).widened(corners)
+            scale = scale or Scale.of(X, sample_weight, centroids)  # (the driver's: no wait for the device)
             sums, counts, inertia, counters = self._step(X, centroids, sample_weight, labels, None, scale)
             # every part is on an exact-sum grid: the device's atomics left them exact; combine them once
             return StepResult(

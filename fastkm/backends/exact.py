@@ -288,10 +288,12 @@ class Scale(NamedTuple):
     """Bounds on a problem that every backend lays its exact sums out from.
 
     Computed once per fit by the driver (:meth:`of`), so that every iteration,
-    on every backend, uses the same grids. ``low`` and ``high`` bound every
-    coordinate, per feature, of ``X`` and of every centroid it is used with;
-    a backend widens them (:meth:`widened`) for centroids outside, which
-    happens only for an explicit ``init`` or a mean rounded by an ulp.
+    on every backend, uses the same grids (and no iteration waits to measure
+    anything). ``low`` and ``high`` bound every coordinate, per feature, of
+    ``X`` and of every centroid it is used with: a fit's centroids are means of
+    its points (inside their bounding box, but for the rounding of a mean,
+    which the few ulps of padding here cover) or points, or the initial
+    centroids, which the driver adds with :meth:`widened`.
     """
 
     n_samples: int
@@ -308,19 +310,13 @@ class Scale(NamedTuple):
         >>> Scale.of(np.array([[0.0, 2.0], [-1.0, 1.0]])).max_sq_dist > 2.0
         True
         """
-        from .base import to_host
-
-        arrays = [array for array in (X, *others) if array.size]
-        low = np.min([to_host(array.min(axis=0)) for array in arrays], axis=0).astype(np.float64)
-        high = np.max([to_host(array.max(axis=0)) for array in arrays], axis=0).astype(np.float64)
+        low, high = _box(X, *others)
         weight_max = 1.0 if sample_weight is None or not sample_weight.size else float(sample_weight.max())
         return cls(int(X.shape[0]), low, high, weight_max)
 
-    def widened(self, centroids: Any) -> "Scale":
-        """This scale, widened where ``centroids`` lie outside it (a no-op for a fit's own centroids)."""
-        from .base import to_host
-
-        low, high = to_host(centroids.min(axis=0)), to_host(centroids.max(axis=0))
+    def widened(self, *arrays: Any) -> "Scale":
+        """This scale, widened where ``arrays`` (centroids) lie outside it."""
+        low, high = _box(*arrays)
         if np.all(low >= self.low) and np.all(high <= self.high):
             return self
         return self._replace(low=np.minimum(low, self.low), high=np.maximum(high, self.high))
@@ -351,3 +347,14 @@ class Scale(NamedTuple):
     def shift_grid(self, n_terms: int) -> SumGrid:
         """For the squared moves of ``n_terms`` centroid coordinates (three folds)."""
         return SumGrid.for_terms(n_terms, float(np.max((self.high - self.low) ** 2)) * (1.0 + 2.0**-20), folds=3)
+
+
+def _box(*arrays: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature ``(low, high)`` over ``arrays``, padded by 4 ulps of their dtype's magnitude (float64)."""
+    from .base import to_host
+
+    arrays = tuple(array for array in arrays if array.size)
+    low = np.min([to_host(array.min(axis=0)) for array in arrays], axis=0).astype(np.float64)
+    high = np.max([to_host(array.max(axis=0)) for array in arrays], axis=0).astype(np.float64)
+    pad = 4 * max(float(np.finfo(array.dtype).eps) for array in arrays) * np.maximum(np.abs(low), np.abs(high))
+    return low - pad, high + pad

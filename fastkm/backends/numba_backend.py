@@ -2,24 +2,28 @@
 
 Each thread owns a contiguous range of rows, walks it in blocks, and for every
 row finds the nearest centroid, writes the label in place and adds the row to
-the thread's private float64 sums, counts and inertia; the partials are
-reduced once at the end. No ``n_samples x n_clusters`` matrix is ever made:
-the only distance storage is one ``block_rows x n_clusters`` scratch block
-per thread, which stays in cache.
+the thread's private exact sums, counts and inertia (:mod:`fastkm.backends.exact`:
+two or three float64 parts per total, on grids fixed per fit); the partials
+are combined once at the end, in any order, to the same bits. No
+``n_samples x n_clusters`` matrix is ever made: the only distance storage is
+one ``block_rows x n_clusters`` scratch block per thread, which stays in cache.
 
-Two ways to fill a block of distances, chosen by ``n_features``:
+Two ways to screen a block, chosen by ``n_features``:
 
-* **direct** (few features): ``sum_j (x_j - c_kj)^2`` on a block of rows
-  transposed a feature at a time, so every loop runs over contiguous rows at
-  full SIMD width however small ``d`` and ``K`` are. The winner's distance is
-  this sum itself (direct differences carry no cancellation), and the sums are
-  accumulated a feature at a time from the transposed block too.
-* **gemm** (more features): ``|c|^2 - 2 x.c`` straight from one BLAS GEMM per
-  block of centred rows (single-threaded inside each of our threads, so BLAS
-  and Numba never oversubscribe the cores), argmin'ed while the block is hot
-  with a vectorised two-pass argmin (minimum, then first index holding it).
-  The expansion is only good for comparing: the winner's distance is measured
-  again as ``|x - c|^2`` in float64.
+* **direct** (few features): ``sum_j (x_j - c_kj)^2`` in X's precision on a
+  block of rows transposed a feature at a time, so every loop runs over
+  contiguous rows at full SIMD width however small ``d`` and ``K`` are.
+* **gemm** (more features): ``|c|^2 - 2 x.c`` from one BLAS GEMM per block of
+  centred rows (single-threaded inside each of our threads, so BLAS and Numba
+  never oversubscribe the cores), written transposed -- centre by row -- so
+  one pass vectorised over rows keeps each row's best, its index and the
+  runner-up.
+
+Either way the screen is certified: a row whose runner-up is within the
+screen's error bound (:func:`~fastkm.backends.exact.direct_threshold`,
+:func:`~fastkm.backends.exact.gemm_threshold`) is settled by the canonical
+distance, and every row's reported distance is its winner's canonical one
+(kernels that compute it are compiled without fastmath).
 """
 
 from __future__ import annotations
@@ -82,6 +86,11 @@ def describe() -> str:
 
 
 # -- vectorisable building blocks ----------------------------------------------
+#: Reassociation and contraction (what lets reductions vectorise) but no
+#: assumption that values are finite. Only for sums of values on an exact-sum
+#: grid, which are exact in any order, and for error bounds; never for a distance.
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
 @intrinsic
 def _min_nnan(typingctx, a, b):
     """``min(a, b)`` for non-NaN floats, with the flags that let LLVM vectorise a min reduction."""
@@ -90,6 +99,18 @@ def _min_nnan(typingctx, a, b):
         x, y = args
         less = builder.fcmp_ordered("<", x, y, flags=("nnan", "nsz"))
         return builder.select(less, x, y, flags=("nnan", "nsz"))
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def _max_nnan(typingctx, a, b):
+    """``max(a, b)`` for non-NaN floats (see :func:`_min_nnan`)."""
+
+    def codegen(context, builder, signature, args):
+        x, y = args
+        greater = builder.fcmp_ordered(">", x, y, flags=("nnan", "nsz"))
+        return builder.select(greater, x, y, flags=("nnan", "nsz"))
 
     return a(a, b), codegen
 
@@ -112,23 +133,42 @@ def _transpose_rows(X, start, stop, rows_t):
 
 
 @njit(inline="always")
+def _reset_nearest(n_rows, best_value, second_value, best):
+    for r in range(n_rows):
+        best_value[r] = np.inf  # finite data (validated) always beats it
+        second_value[r] = np.inf
+        best[r] = 0
+
+
+@njit(inline="always")
+def _track_nearest(k, value, r, best_value, second_value, best):
+    """Fold centre ``k``'s screened ``value`` for row ``r`` into the row's best, its index and the runner-up.
+
+    Strict ``<``: the first of equal screened values keeps the lead (the
+    certification settles ties anyway). Called in loops over rows, it vectorises.
+    """
+    current = best_value[r]
+    closer = value < current
+    second_value[r] = _min_nnan(second_value[r], _max_nnan(value, current))
+    best_value[r] = value if closer else current
+    best[r] = k if closer else best[r]
+
+
+@njit(inline="always")
 def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, second_value, best):
     """Screen rows ``start:stop`` by direct differences in X's precision, vectorised over the rows.
 
     The block is transposed first (``rows_t[j, r]``), so for each centroid every
     inner loop runs over contiguous rows: this keeps small ``d`` and ``K`` (where
     a loop over either is too short to vectorise) at full SIMD width. Leaves
-    each row's smallest screened distance, its first index (strict ``<``) and
-    the runner-up's distance, which :func:`_assign_kernel` tests against
+    each row's smallest screened distance, its first index and the runner-up's
+    distance, which :func:`_assign_kernel` tests against
     :func:`~fastkm.backends.exact.direct_threshold`.
     """
     n_rows = stop - start
     n_features = X.shape[1]
     _transpose_rows(X, start, stop, rows_t)
-    for r in range(n_rows):
-        best_value[r] = np.inf  # finite data (validated) always beats it
-        second_value[r] = np.inf
-        best[r] = 0
+    _reset_nearest(n_rows, best_value, second_value, best)
     last = n_features - 1
     for k in range(centroids.shape[0]):
         # (three loops, not one with a branch: the first feature starts the sum,
@@ -145,32 +185,7 @@ def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, secon
         c = centroids[k, last]
         for r in range(n_rows):
             diff = rows_t[last, r] - c
-            value = distance[r] + diff * diff if last else distance[r]
-            current = best_value[r]
-            closer = value < current
-            second_value[r] = min(second_value[r], max(value, current))
-            best_value[r] = value if closer else current
-            best[r] = k if closer else best[r]
-
-
-@njit(inline="always")
-def _row_min(values):
-    """The minimum of a row (a vectorised reduction)."""
-    best_value = values[0]
-    for k in range(values.shape[0]):
-        best_value = _min_nnan(best_value, values[k])
-    return best_value
-
-
-@njit(inline="always")
-def _first_argmin_within(dist, n, best_value, limit):
-    """``(first index holding best_value, how many entries are <= limit)`` in one vectorised pass."""
-    best = n
-    within = 0
-    for k in range(n):
-        best = min(best, k if dist[k] == best_value else n)
-        within += dist[k] <= limit
-    return (best if best < n else 0), within  # (n only for non-finite data, which validation rules out)
+            _track_nearest(k, distance[r] + diff * diff if last else distance[r], r, best_value, second_value, best)
 
 
 @njit(inline="always")
@@ -180,6 +195,16 @@ def _canonical(X, i, Y, k):
     for j in range(X.shape[1]):
         diff = np.float64(X[i, j]) - np.float64(Y[k, j])
         total += diff * diff
+    return total
+
+
+@njit(fastmath=_FAST)
+def _sq_norm(values, n):
+    """``sum(values[:n] ** 2)`` in float64, any order (only for an error bound, never a distance)."""
+    total = 0.0
+    for j in range(n):
+        value = np.float64(values[j])
+        total += value * value
     return total
 
 
@@ -197,10 +222,6 @@ def _fold_into(value, magic, parts, r):
         parts[f, r], value = _split(value, magic[f])
 
 
-#: Reassociation and contraction (what lets reductions vectorise) but no
-#: assumption that values are finite. Only for sums of values on an exact-sum
-#: grid, which are exact in any order; never for a distance.
-_FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @njit(fastmath=_FAST)
@@ -215,7 +236,7 @@ def _sum(values, n):
 # -- kernels ----------------------------------------------------------------------
 @kernel()
 def _assign_kernel(
-    X, centroids, origin, gemm_operand, weight, labels, sq_dist,
+    X, centroids, centroids64, origin, gemm_operand_t, weight, labels, sq_dist,
     sums, counts, stats, block_rows, use_gemm, accumulate, bounds, sums_magic, counts_magic, inertia_magic,
 ):  # fmt: skip
     """Assign every row (certified); accumulate (``accumulate``) or write ``sq_dist`` (otherwise).
@@ -238,6 +259,7 @@ def _assign_kernel(
     direct_scale, direct_offset, rho, gemm_offset, radius = bounds[0], bounds[1], bounds[2], bounds[3], bounds[4]
     m1_sums, m2_sums = sums_magic[0], sums_magic[1]
     m1_counts, m2_counts = counts_magic[0], counts_magic[1]
+    m1_inertia, m2_inertia, m3_inertia = inertia_magic[0], inertia_magic[1], inertia_magic[2]
     for part in prange(n_parts):
         first = part * n_samples // n_parts
         last = (part + 1) * n_samples // n_parts
@@ -245,15 +267,14 @@ def _assign_kernel(
         # the direct one transposed rows and per-row running minima
         gemm_rows = block_rows if use_gemm else 0
         direct_rows = 0 if use_gemm else block_rows
-        block = np.empty((gemm_rows, n_clusters), dtype=X.dtype)
+        scores = np.empty(gemm_rows * n_clusters, dtype=X.dtype)
         centred = np.empty((gemm_rows, n_features + 1), dtype=X.dtype)
-        row_norm = np.empty(gemm_rows, dtype=np.float64)
-        limit_t = np.empty(1, dtype=X.dtype)
+        row_width = np.empty(gemm_rows, dtype=np.float64)
         # (+ 16: a power-of-two row stride would map every feature to the same cache sets)
         rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=X.dtype)
         row_distance = np.empty(direct_rows, dtype=X.dtype)
-        row_best = np.empty(direct_rows, dtype=X.dtype)
-        row_second = np.empty(direct_rows, dtype=X.dtype)
+        row_best = np.empty(block_rows, dtype=X.dtype)
+        row_second = np.empty(block_rows, dtype=X.dtype)
         nearest = np.empty(block_rows, dtype=labels.dtype)
         nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
         folded = np.empty((2, direct_rows if accumulate else 0), dtype=np.float64)
@@ -266,7 +287,8 @@ def _assign_kernel(
         lane_mask = _LANES - 1
         local_sums = np.zeros((2, n_clusters if accumulate and use_gemm else 0, n_features), dtype=np.float64)
         local_counts = np.zeros((2, _LANES * lane_stride), dtype=np.float64)
-        local_sums_t = np.zeros((2, n_features, 0 if use_gemm else _LANES * lane_stride), dtype=np.float64)
+        # (the direct strategy's: a feature's coarse and fine parts side by side, one cache line per slot)
+        local_sums_t = np.zeros((n_features, 0 if use_gemm else _LANES * lane_stride, 2), dtype=np.float64)
         inertia = np.zeros(3)
         changed = 0
         rechecked = 0
@@ -277,32 +299,32 @@ def _assign_kernel(
                 # Centre the rows on the centroids' mean first: the products of
                 # points far from the origin would otherwise drown the distances.
                 for r in range(n_rows):
-                    norm = 0.0
+                    centred_row = centred[r]
                     for j in range(n_features):
-                        value = X[start + r, j] - origin[j]
-                        centred[r, j] = value
-                        norm += np.float64(value) * np.float64(value)
-                    centred[r, n_features] = 1.0
-                    row_norm[r] = np.sqrt(norm)
-                np.dot(centred[:n_rows], gemm_operand, block[:n_rows])
+                        centred_row[j] = X[start + r, j] - origin[j]
+                    centred_row[n_features] = 1.0
+                    scale = np.sqrt(_sq_norm(centred_row, n_features)) + radius
+                    row_width[r] = rho * scale * scale + gemm_offset
+                # The scores of the block transposed, (centre, row): one pass over
+                # them keeps each row's best, index and runner-up, vectorised over rows.
+                block_t = scores[: n_clusters * n_rows].reshape((n_clusters, n_rows))
+                np.dot(gemm_operand_t, centred[:n_rows].T, block_t)
+                _reset_nearest(n_rows, row_best, row_second, nearest)
+                for k in range(n_clusters):
+                    scores_k = block_t[k]
+                    for r in range(n_rows):
+                        _track_nearest(k, scores_k[r], r, row_best, row_second, nearest)
                 for r in range(n_rows):
-                    row = block[r]
-                    best_score = _row_min(row)
-                    scale = row_norm[r] + radius
-                    # (rounded to X's dtype: the threshold's third error bound covers that)
-                    limit_t[0] = np.float64(best_score) + rho * scale * scale + gemm_offset
-                    limit = limit_t[0]
-                    best, within = _first_argmin_within(row, n_clusters, best_score, limit)
-                    if within > 1:  # the screen cannot decide: the canonical distance does
+                    limit = np.float64(row_best[r]) + row_width[r]
+                    if np.float64(row_second[r]) <= limit:  # the screen cannot decide: the canonical distance does
                         rechecked += 1
                         best_distance = np.inf
                         for k in range(n_clusters):
-                            if row[k] <= limit:
+                            if np.float64(block_t[k, r]) <= limit:
                                 distance = _canonical(X, start + r, centroids, k)
                                 if distance < best_distance:
                                     best_distance = distance
-                                    best = k
-                    nearest[r] = best
+                                    nearest[r] = k
             else:
                 _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, row_second, nearest)
                 for r in range(n_rows):
@@ -314,8 +336,10 @@ def _assign_kernel(
                             if distance < best_distance:
                                 best_distance = distance
                                 nearest[r] = k
+            # The winners' canonical distances: each a chain of dependent float64 additions
+            # (the canonical order), so this is the one loop here that does not vectorise.
             for r in range(n_rows):
-                nearest_sq_dist[r] = _canonical(X, start + r, centroids, nearest[r])
+                nearest_sq_dist[r] = _canonical(X, start + r, centroids64, nearest[r])
             for r in range(n_rows):  # (vectorises)
                 changed += labels[start + r] != nearest[r]
                 labels[start + r] = nearest[r]
@@ -340,12 +364,10 @@ def _assign_kernel(
                         high, rest = _split(w * np.float64(rows_j[r]), m1)
                         folded[0, r] = high
                         folded[1, r] = _split(rest, m2)[0]
-                    sums_high = local_sums_t[0, j]
-                    sums_low = local_sums_t[1, j]
                     for r in range(n_rows):
                         slot = nearest[r] + lane_stride * (r & lane_mask)
-                        sums_high[slot] += folded[0, r]
-                        sums_low[slot] += folded[1, r]
+                        local_sums_t[j, slot, 0] += folded[0, r]
+                        local_sums_t[j, slot, 1] += folded[1, r]
             for r in range(n_rows):
                 w = _weight_of(weight, start + r, unit_weight)
                 slot = nearest[r] + lane_stride * (r & lane_mask if not use_gemm else 0)
@@ -355,7 +377,11 @@ def _assign_kernel(
                     high, rest = _split(w, m1_counts)
                     local_counts[0, slot] += high
                     local_counts[1, slot] += _split(rest, m2_counts)[0]
-                _fold_into(w * nearest_sq_dist[r], inertia_magic, inertia_parts, r)
+            for r in range(n_rows):  # (vectorises)
+                value = _weight_of(weight, start + r, unit_weight) * nearest_sq_dist[r]
+                inertia_parts[0, r], value = _split(value, m1_inertia)
+                inertia_parts[1, r], value = _split(value, m2_inertia)
+                inertia_parts[2, r] = _split(value, m3_inertia)[0]
             for f in range(3):
                 inertia[f] += _sum(inertia_parts[f], n_rows)
         if accumulate:
@@ -366,7 +392,7 @@ def _assign_kernel(
                 else:
                     for lane in range(_LANES):
                         lane_columns = slice(lane * n_clusters, (lane + 1) * n_clusters)
-                        sums[part, half] += local_sums_t[half][:, lane_columns].T
+                        sums[part, half] += local_sums_t[:, lane_columns, half].T
                         counts[part, half] += local_counts[half, lane_columns]
         stats[part, :3] = inertia
         stats[part, 3] = changed
@@ -497,7 +523,7 @@ class NumbaBackend(HostArrays):
     ) -> StepResult:
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
-        scale = (scale or Scale.of(X, sample_weight)).widened(centroids)
+        scale = scale or Scale.of(X, sample_weight, centroids)
         weight = _weights_or_empty(sample_weight, X.dtype)
         sums, counts, stats = self._run(X, centroids, weight, labels, np.empty(0), scale, accumulate=True)
         # every part is on an exact-sum grid: adding the threads' in any order gives the same bits
@@ -571,7 +597,7 @@ class NumbaBackend(HostArrays):
             stats = np.zeros((n_parts, 5), dtype=np.float64)
             with single_threaded_blas(use_gemm):
                 _assign_kernel(
-                    X, centroids, origin, gemm_operand, weight, labels, sq_dist,
+                    X, centroids, centroids.astype(np.float64), origin, gemm_operand.T, weight, labels, sq_dist,
                     sums, counts, stats, block_rows, use_gemm, accumulate, bounds, *magic,
                 )  # fmt: skip
         n_rechecked = int(stats[:, 4].sum())

@@ -3,11 +3,11 @@
 Every other backend is tested against this one, so it is written for clarity
 first. It walks ``X`` in blocks of rows so its working memory is
 ``O(chunk_rows * max(n_clusters, n_features))`` and never ``n_samples x
-n_clusters``. Inside a block everything is float64, and centred on the mean of
-the centroids (so data far from the origin loses no precision): distances come
-from the expansion ``|x|^2 - 2 x.c + |c|^2`` (one GEMM), and the distance of
-each point to the centroid it picked is then recomputed directly as
-``|x - c|^2`` so that inertia carries no cancellation error.
+n_clusters``. In each block it screens with the float64 expansion
+``|c~|^2 - 2 x~.c~`` of rows and centroids moved to the centroids' mean (one
+GEMM), settles every row the screen cannot certify by the canonical distance
+(:mod:`fastkm.backends.exact`), reports canonical distances, and adds every
+total on its exact-sum grids (``np.add.at``, ``np.bincount``: any order).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class NumpyBackend(HostArrays):
         scale: Scale | None = None,
     ) -> StepResult:
         n_clusters, n_features = centroids.shape
-        sums_grid, counts_grid, inertia_grid = (scale or Scale.of(X, sample_weight)).widened(centroids).grids()
+        sums_grid, counts_grid, inertia_grid = (scale or Scale.of(X, sample_weight, centroids)).grids()
         screen = _Screen(centroids)
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
