@@ -38,11 +38,12 @@ stay below ``2^53`` grid steps, so the two partial sums do not depend on the
 order of the terms, and their float64 sum ``acc1 + acc2`` is the result. This is
 the "pre-rounding" idea of Demmel and Nguyen's reproducible summation
 (ReproBLAS) with fixed bins. The only rounding left is the part dropped below
-the finest grid: at most about ``n^f bound 2^(-53 f)`` per term for ``f`` folds
-and ``n`` terms -- for the cluster sums (two folds, one bound per feature)
-``2^-66`` of the feature's largest magnitude at ten million points, for
-inertia and seeding potentials (three folds) ``2^-89`` of the largest
-possible squared distance. The parts' totals are added finest first
+the finest grid: at most about ``n^2 bound 2^-106`` per term for two folds
+and ``n`` terms -- ``2^-60`` of the bound at ten million points, a bound
+that is one feature's largest magnitude for the cluster sums, the largest
+possible squared distance for inertia and seeding potentials (an inertia
+within ``2^45`` of that resolution is summed again on a grid of its own, by
+the driver). The parts' totals are added finest first
 (:func:`combine`), one rounding sequence shared by every backend.
 
 >>> import numpy as np
@@ -336,9 +337,10 @@ class Scale(NamedTuple):
         return SumGrid.for_terms(self.n_samples, self.weight_max)
 
     def inertia_grid(self) -> SumGrid:
-        """For ``w_i * d(x_i, c)`` (inertia, seeding potentials): three folds, so that an inertia
-        far below its bound (points almost on their centroids) keeps its digits."""
-        return SumGrid.for_terms(self.n_samples, self.max_sq_dist * self.weight_max * (1.0 + 2.0**-50), folds=3)
+        """For ``w_i * d(x_i, c)`` (inertia, seeding potentials): two folds. (An inertia far below
+        its bound -- points all but on their centroids -- is summed again by the driver on a grid
+        fitted to its own terms: ``lloyd._refined_inertia``.)"""
+        return SumGrid.for_terms(self.n_samples, self.max_sq_dist * self.weight_max * (1.0 + 2.0**-50))
 
     def grids(self) -> tuple[SumGrid, SumGrid, SumGrid]:
         """``(sums, counts, inertia)`` grids: what one assign-and-accumulate step needs."""

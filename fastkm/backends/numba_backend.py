@@ -3,7 +3,7 @@
 Each thread owns a contiguous range of rows, walks it in blocks, and for every
 row finds the nearest centroid, writes the label in place and adds the row to
 the thread's private exact sums, counts and inertia (:mod:`fastkm.backends.exact`:
-two or three float64 parts per total, on grids fixed per fit); the partials
+two float64 parts per total, on grids fixed per fit); the partials
 are combined once at the end, in any order, to the same bits. No
 ``n_samples x n_clusters`` matrix is ever made: the only distance storage is
 one ``block_rows x n_clusters`` scratch block per thread, which stays in cache.
@@ -54,6 +54,12 @@ logger = logging.getLogger("fastkm")
 #: an inner dimension of a few features wastes most of its work.
 DIRECT_MAX_FEATURES = int(os.environ.get("FASTKM_NUMBA_DIRECT_MAX_FEATURES", "4"))
 
+#: Up to this many centroids the direct strategy screens float32 data in float64 (canonically).
+#: Measured (benchmarks/compare_refs.sh, grid point A, K = 8): float64 screening with no
+#: re-measure of the winner beats float32 screening plus the re-measure by ~1.5x there; the
+#: float64 screen's cost grows with K, the re-measure's does not.
+CANONICAL_SCREEN_MAX_CLUSTERS = int(os.environ.get("FASTKM_NUMBA_CANONICAL_SCREEN_MAX_K", "16"))
+
 #: Bytes of one thread's distance block (``block_rows * n_clusters`` entries)
 #: at most, and its rows at most: 512 rows beat 1024 by ~12% at grid point B
 #: (a block that stays nearer the core) and lose ~3% at D (measured).
@@ -91,28 +97,26 @@ def describe() -> str:
 #: grid, which are exact in any order, and for error bounds; never for a distance.
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
-@intrinsic
-def _min_nnan(typingctx, a, b):
-    """``min(a, b)`` for non-NaN floats, with the flags that let LLVM vectorise a min reduction."""
 
-    def codegen(context, builder, signature, args):
-        x, y = args
-        less = builder.fcmp_ordered("<", x, y, flags=("nnan", "nsz"))
-        return builder.select(less, x, y, flags=("nnan", "nsz"))
+def _pick_nnan(predicate: str, doc: str):
+    """An intrinsic ``(a, b) -> a if a <predicate> b else b`` for non-NaN floats, with the fast-math
+    flags that let LLVM vectorise a min or max (a reduction, or a running minimum per row)."""
 
-    return a(a, b), codegen
+    @intrinsic
+    def pick(typingctx, a, b):
+        def codegen(context, builder, signature, args):
+            x, y = args
+            keep = builder.fcmp_ordered(predicate, x, y, flags=("nnan", "nsz"))
+            return builder.select(keep, x, y, flags=("nnan", "nsz"))
+
+        return a(a, b), codegen
+
+    pick.__doc__ = doc
+    return pick
 
 
-@intrinsic
-def _max_nnan(typingctx, a, b):
-    """``max(a, b)`` for non-NaN floats (see :func:`_min_nnan`)."""
-
-    def codegen(context, builder, signature, args):
-        x, y = args
-        greater = builder.fcmp_ordered(">", x, y, flags=("nnan", "nsz"))
-        return builder.select(greater, x, y, flags=("nnan", "nsz"))
-
-    return a(a, b), codegen
+_min_nnan = _pick_nnan("<", "``min(a, b)`` for non-NaN floats (vectorises).")
+_max_nnan = _pick_nnan(">", "``max(a, b)`` for non-NaN floats (vectorises).")
 
 
 @njit(inline="always")
@@ -141,29 +145,32 @@ def _reset_nearest(n_rows, best_value, second_value, best):
 
 
 @njit(inline="always")
-def _track_nearest(k, value, r, best_value, second_value, best):
-    """Fold centre ``k``'s screened ``value`` for row ``r`` into the row's best, its index and the runner-up.
+def _track_nearest(k, value, r, best_value, second_value, best, runner_up=True):
+    """Fold centre ``k``'s screened ``value`` for row ``r`` into the row's best, its index and (``runner_up``)
+    the runner-up's value.
 
     Strict ``<``: the first of equal screened values keeps the lead (the
     certification settles ties anyway). Called in loops over rows, it vectorises.
     """
     current = best_value[r]
     closer = value < current
-    second_value[r] = _min_nnan(second_value[r], _max_nnan(value, current))
+    if runner_up:
+        second_value[r] = _min_nnan(second_value[r], _max_nnan(value, current))
     best_value[r] = value if closer else current
     best[r] = k if closer else best[r]
 
 
 @njit(inline="always")
-def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, second_value, best):
+def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, second_value, best, runner_up):
     """Screen rows ``start:stop`` by direct differences in X's precision, vectorised over the rows.
 
     The block is transposed first (``rows_t[j, r]``), so for each centroid every
     inner loop runs over contiguous rows: this keeps small ``d`` and ``K`` (where
     a loop over either is too short to vectorise) at full SIMD width. Leaves
     each row's smallest screened distance, its first index and the runner-up's
-    distance, which :func:`_assign_kernel` tests against
-    :func:`~fastkm.backends.exact.direct_threshold`.
+    distance (``runner_up``), which :func:`_assign_kernel` tests against
+    :func:`~fastkm.backends.exact.direct_threshold`. A canonical screen
+    (float64, this order) needs no runner-up: its strict ``<`` is the rule.
     """
     n_rows = stop - start
     n_features = X.shape[1]
@@ -185,7 +192,8 @@ def _direct_block(X, start, stop, centroids, rows_t, distance, best_value, secon
         c = centroids[k, last]
         for r in range(n_rows):
             diff = rows_t[last, r] - c
-            _track_nearest(k, distance[r] + diff * diff if last else distance[r], r, best_value, second_value, best)
+            value = distance[r] + diff * diff if last else distance[r]
+            _track_nearest(k, value, r, best_value, second_value, best, runner_up)
 
 
 @njit(inline="always")
@@ -236,14 +244,15 @@ def _sum(values, n):
 # -- kernels ----------------------------------------------------------------------
 @kernel()
 def _assign_kernel(
-    X, centroids, centroids64, origin, gemm_operand_t, weight, labels, sq_dist,
+    X, centroids, centroids64, screen_centroids, origin, gemm_operand_t, weight, labels, sq_dist,
     sums, counts, stats, block_rows, use_gemm, accumulate, bounds, sums_magic, counts_magic, inertia_magic,
+    screen_is_canonical,
 ):  # fmt: skip
     """Assign every row (certified); accumulate (``accumulate``) or write ``sq_dist`` (otherwise).
 
     Part ``p`` of ``stats.shape[0]`` handles one contiguous range of rows and
     writes its partial sums and counts (two parts each) and ``stats[p] =
-    (inertia's three parts, n_changed, n_rechecked)``; every float total is
+    (inertia's two parts, n_changed, n_rechecked)``; every float total is
     on an exact-sum grid (``*_magic``, :class:`~fastkm.backends.exact.SumGrid`;
     the sums' has one column per feature), so adding the parts in any order
     gives the same bits. ``bounds`` holds ``(direct scale, direct offset, gemm
@@ -259,7 +268,7 @@ def _assign_kernel(
     direct_scale, direct_offset, rho, gemm_offset, radius = bounds[0], bounds[1], bounds[2], bounds[3], bounds[4]
     m1_sums, m2_sums = sums_magic[0], sums_magic[1]
     m1_counts, m2_counts = counts_magic[0], counts_magic[1]
-    m1_inertia, m2_inertia, m3_inertia = inertia_magic[0], inertia_magic[1], inertia_magic[2]
+    m1_inertia, m2_inertia = inertia_magic[0], inertia_magic[1]
     for part in prange(n_parts):
         first = part * n_samples // n_parts
         last = (part + 1) * n_samples // n_parts
@@ -271,14 +280,17 @@ def _assign_kernel(
         centred = np.empty((gemm_rows, n_features + 1), dtype=X.dtype)
         row_width = np.empty(gemm_rows, dtype=np.float64)
         # (+ 16: a power-of-two row stride would map every feature to the same cache sets)
-        rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=X.dtype)
-        row_distance = np.empty(direct_rows, dtype=X.dtype)
-        row_best = np.empty(block_rows, dtype=X.dtype)
-        row_second = np.empty(block_rows, dtype=X.dtype)
+        screen_dtype = screen_centroids.dtype  # (direct: X's, or float64 -- then the screen is canonical)
+        rows_t = np.empty((n_features, direct_rows + 16 if direct_rows else 0), dtype=screen_dtype)
+        row_distance = np.empty(direct_rows, dtype=screen_dtype)
+        direct_best = np.empty(direct_rows, dtype=screen_dtype)
+        direct_second = np.empty(direct_rows, dtype=screen_dtype)
+        row_best = np.empty(gemm_rows, dtype=X.dtype)
+        row_second = np.empty(gemm_rows, dtype=X.dtype)
         nearest = np.empty(block_rows, dtype=labels.dtype)
         nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
         folded = np.empty((2, direct_rows if accumulate else 0), dtype=np.float64)
-        inertia_parts = np.empty((3, block_rows if accumulate else 0), dtype=np.float64)
+        inertia_parts = np.empty((2, block_rows if accumulate else 0), dtype=np.float64)
         # Private sums, two parts each (coarse and fine grid). Consecutive rows
         # of one cluster (data sorted or generated cluster by cluster) would
         # chain every add on the one before through memory; in the direct
@@ -289,7 +301,7 @@ def _assign_kernel(
         local_counts = np.zeros((2, _LANES * lane_stride), dtype=np.float64)
         # (the direct strategy's: a feature's coarse and fine parts side by side, one cache line per slot)
         local_sums_t = np.zeros((n_features, 0 if use_gemm else _LANES * lane_stride, 2), dtype=np.float64)
-        inertia = np.zeros(3)
+        inertia = np.zeros(2)
         changed = 0
         rechecked = 0
         for start in range(first, last, block_rows):
@@ -326,9 +338,12 @@ def _assign_kernel(
                                     best_distance = distance
                                     nearest[r] = k
             else:
-                _direct_block(X, start, stop, centroids, rows_t, row_distance, row_best, row_second, nearest)
-                for r in range(n_rows):
-                    if np.float64(row_second[r]) <= np.float64(row_best[r]) * direct_scale + direct_offset:
+                _direct_block(X, start, stop, screen_centroids, rows_t, row_distance, direct_best, direct_second, nearest,
+                              not screen_is_canonical)  # fmt: skip
+                if screen_is_canonical:  # the screen is the canonical distance: its argmin is the label
+                    nearest_sq_dist[:n_rows] = direct_best[:n_rows]
+                for r in range(n_rows if not screen_is_canonical else 0):
+                    if np.float64(direct_second[r]) <= np.float64(direct_best[r]) * direct_scale + direct_offset:
                         rechecked += 1
                         best_distance = np.inf
                         for k in range(n_clusters):
@@ -336,10 +351,12 @@ def _assign_kernel(
                             if distance < best_distance:
                                 best_distance = distance
                                 nearest[r] = k
-            # The winners' canonical distances: each a chain of dependent float64 additions
-            # (the canonical order), so this is the one loop here that does not vectorise.
-            for r in range(n_rows):
-                nearest_sq_dist[r] = _canonical(X, start + r, centroids64, nearest[r])
+                        nearest_sq_dist[r] = best_distance
+            if not screen_is_canonical:
+                # The winners' canonical distances: each a chain of dependent float64 additions
+                # (the canonical order), so this is the one loop here that does not vectorise.
+                for r in range(n_rows):
+                    nearest_sq_dist[r] = _canonical(X, start + r, centroids64, nearest[r])
             for r in range(n_rows):  # (vectorises)
                 changed += labels[start + r] != nearest[r]
                 labels[start + r] = nearest[r]
@@ -359,15 +376,18 @@ def _assign_kernel(
                 for j in range(n_features):
                     rows_j = rows_t[j]
                     m1, m2 = m1_sums[j], m2_sums[j]
+                    off_grid = 0.0
                     for r in range(n_rows):  # (the folding vectorises; the scatter below cannot)
                         w = _weight_of(weight, start + r, unit_weight)
                         high, rest = _split(w * np.float64(rows_j[r]), m1)
                         folded[0, r] = high
                         folded[1, r] = _split(rest, m2)[0]
+                        off_grid = _max_nnan(off_grid, abs(folded[1, r]))
                     for r in range(n_rows):
-                        slot = nearest[r] + lane_stride * (r & lane_mask)
-                        local_sums_t[j, slot, 0] += folded[0, r]
-                        local_sums_t[j, slot, 1] += folded[1, r]
+                        local_sums_t[j, nearest[r] + lane_stride * (r & lane_mask), 0] += folded[0, r]
+                    if off_grid > 0:  # (often every value sits on the coarse grid: no fine parts to add)
+                        for r in range(n_rows):
+                            local_sums_t[j, nearest[r] + lane_stride * (r & lane_mask), 1] += folded[1, r]
             for r in range(n_rows):
                 w = _weight_of(weight, start + r, unit_weight)
                 slot = nearest[r] + lane_stride * (r & lane_mask if not use_gemm else 0)
@@ -380,9 +400,8 @@ def _assign_kernel(
             for r in range(n_rows):  # (vectorises)
                 value = _weight_of(weight, start + r, unit_weight) * nearest_sq_dist[r]
                 inertia_parts[0, r], value = _split(value, m1_inertia)
-                inertia_parts[1, r], value = _split(value, m2_inertia)
-                inertia_parts[2, r] = _split(value, m3_inertia)[0]
-            for f in range(3):
+                inertia_parts[1, r] = _split(value, m2_inertia)[0]
+            for f in range(2):
                 inertia[f] += _sum(inertia_parts[f], n_rows)
         if accumulate:
             for half in range(2):
@@ -394,9 +413,9 @@ def _assign_kernel(
                         lane_columns = slice(lane * n_clusters, (lane + 1) * n_clusters)
                         sums[part, half] += local_sums_t[:, lane_columns, half].T
                         counts[part, half] += local_counts[half, lane_columns]
-        stats[part, :3] = inertia
-        stats[part, 3] = changed
-        stats[part, 4] = rechecked
+        stats[part, :2] = inertia
+        stats[part, 2] = changed
+        stats[part, 3] = rechecked
 
 
 @kernel()
@@ -531,8 +550,8 @@ class NumbaBackend(HostArrays):
             labels,
             combine(sums.sum(axis=0)),
             combine(counts.sum(axis=0)),
-            np.float64(combine(stats[:, :3].sum(axis=0))),
-            np.int64(stats[:, 3].sum()),
+            np.float64(combine(stats[:, :2].sum(axis=0))),
+            np.int64(stats[:, 2].sum()),
         )
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -578,6 +597,11 @@ class NumbaBackend(HostArrays):
         n_clusters = centroids.shape[0]
         centroids = np.ascontiguousarray(centroids, dtype=X.dtype)
         use_gemm = self.uses_gemm(n_features, n_clusters)
+        centroids64 = centroids.astype(np.float64)
+        # The direct strategy screens few centres in float64, in the canonical order: the screen is
+        # then the canonical distance itself (no re-measure), and the wider arithmetic costs less
+        # than measuring every winner again; with many centres, X's precision and a re-measure win.
+        screen64 = not use_gemm and (X.dtype == np.float64 or n_clusters <= CANONICAL_SCREEN_MAX_CLUSTERS)
         origin = centroids.mean(axis=0, dtype=np.float64).astype(X.dtype)
         moved = centroids - origin
         moved_sq_norms = np.einsum("ij,ij->i", moved, moved)
@@ -587,20 +611,21 @@ class NumbaBackend(HostArrays):
         if accumulate:
             magic = tuple(np.ascontiguousarray(grid.magic) for grid in scale.grids())
         else:
-            magic = (np.zeros((2, n_features)), np.zeros(2), np.zeros(3))
+            magic = (np.zeros((2, n_features)), np.zeros(2), np.zeros(2))
         block_rows = max(8, min(_MAX_BLOCK_ROWS, _BLOCK_BYTES // (X.itemsize * n_clusters)))
         with self._threads() as n_threads:
             n_parts = max(1, min(n_threads, n_samples // 64))
             shape = (n_parts, 2, n_clusters) if accumulate else (n_parts, 2, 0)
             sums = np.zeros((*shape, n_features if accumulate else 0), dtype=np.float64)
             counts = np.zeros(shape, dtype=np.float64)
-            stats = np.zeros((n_parts, 5), dtype=np.float64)
+            stats = np.zeros((n_parts, 4), dtype=np.float64)
             with single_threaded_blas(use_gemm):
                 _assign_kernel(
-                    X, centroids, centroids.astype(np.float64), origin, gemm_operand.T, weight, labels, sq_dist,
-                    sums, counts, stats, block_rows, use_gemm, accumulate, bounds, *magic,
+                    X, centroids, centroids64, centroids64 if screen64 else centroids, origin, gemm_operand.T,
+                    weight, labels, sq_dist, sums, counts, stats, block_rows, use_gemm, accumulate, bounds, *magic,
+                    screen64,
                 )  # fmt: skip
-        n_rechecked = int(stats[:, 4].sum())
+        n_rechecked = int(stats[:, 3].sum())
         logger.debug("numba: %d of %d points rechecked canonically", n_rechecked, n_samples)
         self.last_recheck_share = n_rechecked / max(n_samples, 1)
         return sums, counts, stats
@@ -633,11 +658,11 @@ def warmup() -> float:
     start = time.perf_counter()
     for dtype in (np.float32, np.float64):
         X = np.random.default_rng(0).standard_normal((256, 4)).astype(dtype)
-        for strategy in ("direct", "gemm"):
+        for strategy, n_clusters in (("direct", 3), ("direct", CANONICAL_SCREEN_MAX_CLUSTERS + 1), ("gemm", 3)):
             backend = NumbaBackend(strategy=strategy)
-            backend.assign_accumulate(X, X[:3], np.ones(256, dtype=dtype))
-            backend.assign_accumulate(X, X[:3], None)
-            backend.assign(X, X[:3])
+            backend.assign_accumulate(X, X[:n_clusters], np.ones(256, dtype=dtype))
+            backend.assign_accumulate(X, X[:n_clusters], None)
+            backend.assign(X, X[:n_clusters])
         NumbaBackend().pairwise_sq_distances(X, X[:2])
         NumbaBackend().labelled_sq_distances(X, X[:3], np.zeros(256, dtype=np.int32))
         for weight in (None, np.ones(256, dtype=dtype)):
