@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.base import array_namespace, is_cupy_array, to_host
+from .backends.base import array_namespace, column_bounds, is_cupy_array
 
 __all__ = [
     "check_data",
@@ -325,7 +325,7 @@ def _check_finite(X: Any, name: str, xp: Any) -> None:
     Two cheap reductions (min and max, which propagate NaN) decide the common
     case; only bad data pays for the element-wise tests that say what is wrong.
     """
-    lows, highs = to_host(X.min(axis=0)).astype(np.float64), to_host(X.max(axis=0)).astype(np.float64)
+    lows, highs = column_bounds(X)
     low, high = float(lows.min()), float(highs.max())
     if np.isnan(low) or np.isnan(high):
         raise ValueError(f"{name} contains NaN; remove or impute the missing values first")

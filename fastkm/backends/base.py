@@ -38,7 +38,10 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Backend", "HostArrays", "StepResult", "array_namespace", "is_cupy_array", "to_backend", "to_host", "to_input_type"]
+__all__ = [
+    "Backend", "HostArrays", "StepResult", "array_namespace", "column_bounds", "is_cupy_array", "to_backend", "to_host",
+    "to_input_type",
+]  # fmt: skip
 
 Array = Any  # numpy.ndarray or cupy.ndarray, depending on the backend
 
@@ -186,6 +189,27 @@ def to_host(array: Any) -> np.ndarray:
     [1, 2]
     """
     return array.get() if is_cupy_array(array) else np.asarray(array)
+
+
+def column_bounds(X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column ``(min, max)`` of a 2-D NumPy or CuPy array, as float64 NumPy arrays (NaN propagates).
+
+    A reduction down the columns of a tall, narrow array runs one short inner
+    loop per row; so rows are first viewed ``m`` at a time as one wide row
+    (no copy), whose columns reduce at full speed.
+
+    >>> column_bounds(np.array([[1.0, 5.0], [-2.0, 3.0], [0.0, 4.0]]))
+    (array([-2.,  3.]), array([1., 5.]))
+    """
+    n_samples, n_features = X.shape
+    group = max(1, 256 // max(n_features, 1))
+    whole = n_samples - n_samples % group if X.flags.c_contiguous else 0
+    parts = [X[whole:]] if whole < n_samples else []
+    if whole:
+        parts.append(X[:whole].reshape(-1, group * n_features))
+    lows = [to_host(part.min(axis=0)).reshape(-1, n_features).min(axis=0) for part in parts]
+    highs = [to_host(part.max(axis=0)).reshape(-1, n_features).max(axis=0) for part in parts]
+    return np.min(lows, axis=0).astype(np.float64), np.max(highs, axis=0).astype(np.float64)
 
 
 def to_backend(X: Any, backend: Backend) -> Array:

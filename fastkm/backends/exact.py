@@ -353,10 +353,11 @@ class Scale(NamedTuple):
 
 def _box(*arrays: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature ``(low, high)`` over ``arrays``, padded by 4 ulps of their dtype's magnitude (float64)."""
-    from .base import to_host
+    from .base import column_bounds
 
     arrays = tuple(array for array in arrays if array.size)
-    low = np.min([to_host(array.min(axis=0)) for array in arrays], axis=0).astype(np.float64)
-    high = np.max([to_host(array.max(axis=0)) for array in arrays], axis=0).astype(np.float64)
+    bounds = [column_bounds(array) for array in arrays]
+    low = np.min([array_low for array_low, _ in bounds], axis=0)
+    high = np.max([array_high for _, array_high in bounds], axis=0)
     pad = 4 * max(float(np.finfo(array.dtype).eps) for array in arrays) * np.maximum(np.abs(low), np.abs(high))
     return low - pad, high + pad
