@@ -18,16 +18,22 @@ VARIANTS = {
     "cupy": [{}, {"strategy": "fused"}, {"strategy": "gemm", "chunk_rows": 997}],
 }
 
+def backend_params(options_of) -> list:
+    """``pytest.param((name, options))`` for every available backend and each of ``options_of(name)``,
+    with readable ids (``numba-strategy=gemm``) and the ``gpu`` mark on CuPy's."""
+    return [
+        pytest.param(
+            (name, options),
+            id="-".join([name, *(f"{key}={value}" for key, value in options.items())]),
+            marks=[pytest.mark.gpu] if name == "cupy" else [],
+        )
+        for name in AVAILABLE_BACKENDS
+        for options in options_of(name)
+    ]
+
+
 #: Compared against the plain NumPy reference: every variant of every available backend.
-CANDIDATE_BACKENDS = [
-    pytest.param(
-        (name, options),
-        id="-".join([name, *(f"{key}={value}" for key, value in options.items())]),
-        marks=[pytest.mark.gpu] if name == "cupy" else [],
-    )
-    for name in AVAILABLE_BACKENDS
-    for options in VARIANTS.get(name, [{}])
-]
+CANDIDATE_BACKENDS = backend_params(lambda name: VARIANTS.get(name, [{}]))
 
 
 @pytest.fixture(params=CANDIDATE_BACKENDS)

@@ -19,7 +19,7 @@ import fastkm
 from fastkm import get_backend
 from fastkm.testing import assert_fits_agree, assert_step_agrees, assert_step_is_canonical, to_numpy
 
-from .conftest import AVAILABLE_BACKENDS, make_separated
+from .conftest import backend_params, make_separated
 
 #: Every code path and thread count: the reference in odd blocks, Numba's two
 #: strategies on one and on two threads, CuPy's two kernels.
@@ -28,22 +28,19 @@ _OPTIONS = {
     "numba": [{"strategy": s, "n_threads": t} for s in ("direct", "gemm") for t in (1, 2)],
     "cupy": [{"strategy": "fused"}, {"strategy": "gemm", "chunk_rows": 997}],
 }
+
+
 def _numba_threads() -> int:
     import numba
 
     return numba.config.NUMBA_NUM_THREADS
 
 
-VARIANTS = [
-    pytest.param(
-        (name, options),
-        id="-".join([name, *(f"{key}={value}" for key, value in options.items())]),
-        marks=[pytest.mark.gpu] if name == "cupy" else [],
-    )
-    for name in AVAILABLE_BACKENDS
-    for options in _OPTIONS.get(name, [{}])
-    if name != "numba" or options["n_threads"] <= _numba_threads()
-]
+VARIANTS = backend_params(
+    lambda name: [
+        options for options in _OPTIONS.get(name, [{}]) if name != "numba" or options["n_threads"] <= _numba_threads()
+    ]
+)
 REFERENCE = get_backend("numpy")
 
 

@@ -36,7 +36,7 @@ from fastkm import ConvergenceWarning, KMeans, get_backend, kmeans, kmeans_plusp
 from fastkm.backends.exact import canonical_sq_distances, canonical_to_labelled
 from fastkm.testing import canonical_assignment, to_numpy
 
-from .conftest import AVAILABLE_BACKENDS, VARIANTS
+from .conftest import VARIANTS, backend_params
 
 
 #: A deeper search than CI's (see the module docstring).
@@ -68,15 +68,7 @@ def _variants(name: str) -> list[dict[str, Any]]:
     return options
 
 
-BACKENDS = [
-    pytest.param(
-        (name, options),
-        id="-".join([name, *(f"{key}={value}" for key, value in options.items())]),
-        marks=[pytest.mark.gpu] if name == "cupy" else [],
-    )
-    for name in AVAILABLE_BACKENDS
-    for options in _variants(name)
-]
+BACKENDS = backend_params(_variants)
 
 
 def _backend(param: tuple[str, dict[str, Any]]):
