@@ -376,18 +376,15 @@ def _assign_kernel(
                 for j in range(n_features):
                     rows_j = rows_t[j]
                     m1, m2 = m1_sums[j], m2_sums[j]
-                    off_grid = 0.0
                     for r in range(n_rows):  # (the folding vectorises; the scatter below cannot)
                         w = _weight_of(weight, start + r, unit_weight)
                         high, rest = _split(w * np.float64(rows_j[r]), m1)
                         folded[0, r] = high
                         folded[1, r] = _split(rest, m2)[0]
-                        off_grid = _max_nnan(off_grid, abs(folded[1, r]))
                     for r in range(n_rows):
-                        local_sums_t[j, nearest[r] + lane_stride * (r & lane_mask), 0] += folded[0, r]
-                    if off_grid > 0:  # (often every value sits on the coarse grid: no fine parts to add)
-                        for r in range(n_rows):
-                            local_sums_t[j, nearest[r] + lane_stride * (r & lane_mask), 1] += folded[1, r]
+                        slot = nearest[r] + lane_stride * (r & lane_mask)
+                        local_sums_t[j, slot, 0] += folded[0, r]
+                        local_sums_t[j, slot, 1] += folded[1, r]
             for r in range(n_rows):
                 w = _weight_of(weight, start + r, unit_weight)
                 slot = nearest[r] + lane_stride * (r & lane_mask if not use_gemm else 0)
