@@ -18,7 +18,7 @@ import logging
 from .backends import BackendStatus, available_backends, get_backend, warmup
 from .estimator import KMeans
 from .exceptions import BackendUnavailableError, ConvergenceWarning, NotFittedError
-from .init import kmeans_plusplus
+from .init import kmeans_parallel, kmeans_plusplus
 from .lloyd import KMeansResult, LloydIteration, kmeans
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "available_backends",
     "get_backend",
     "kmeans",
+    "kmeans_parallel",
     "kmeans_plusplus",
     "warmup",
 ]

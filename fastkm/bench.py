@@ -426,10 +426,7 @@ def _fitter(name: str, X: np.ndarray, centroids: np.ndarray) -> Callable[[int], 
     asked stopped that way.
     """
     n_clusters = len(centroids)
-
-    def passes(made: int, asked: int) -> int:
-        return made if made < asked else made + 1
-
+    passes = _passes
     if name in FASTKM_BACKENDS:
         from .backends import get_backend
         from .lloyd import kmeans
@@ -848,6 +845,146 @@ def strategy_sweep(n_samples: int = 200_000, echo: Callable[[str], Any] | None =
                             format_duration(times["direct"]), format_duration(times["gemm"]), winner))  # fmt: skip
             rows.append({"n_features": n_features, "n_clusters": n_clusters, **times, "winner": winner})
     return rows
+
+
+# -- Dask: fastkm on a LocalCluster against dask-ml and against one process ------------------------------
+#: The Dask benchmark's shapes (N, d, K): grid point B, and B at 10x N.
+DASK_SHAPES = ((1_000_000, 16, 64), (10_000_000, 16, 64))
+
+def _worker_peak_kib(reset: bool = False) -> int:
+    """This process's peak resident memory in KiB (with ``reset``: set the mark to the current RSS first; Linux)."""
+    if reset:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:" if reset else "VmHWM:"))
+
+
+def dask_record(
+    shapes: tuple = DASK_SHAPES,
+    *,
+    n_workers: int = 2,
+    chunks_per_worker: int = 1,
+    scheduler: str | None = None,
+    iterations: int = 6,
+    repeats: int = 2,
+    peers: tuple = ("dask-ml", "single"),
+    echo: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """fastkm on a Dask cluster against dask-ml's ``KMeans`` and single-process fastkm (Numba), in one run.
+
+    Per shape: the data (float32 blobs, :func:`grid_data`) and the initial
+    centroids are the same for all; per-iteration time as the grid measures it
+    (fixed centroids, tol=0, the 1-iteration fit differenced away), the
+    seeding time (fastkm's k-means||, dask-ml's k-means||, greedy k-means++ in
+    one process), the default fit with ``max_iter=10`` (seeding included),
+    and the workers' peak memory beyond what they held before. The scheduler's
+    own cost per iteration is measured on a tiny N with the same chunks. A
+    ``LocalCluster`` of ``n_workers`` single-threaded workers on 127.0.0.1 is
+    started, or the cluster at ``scheduler`` is used.
+    """
+    import warnings
+
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from .backends import get_backend
+    from .lloyd import kmeans
+
+    echo = echo or logger.info
+    cluster = None if scheduler else LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )  # fmt: skip
+    record: dict[str, Any] = {"machine": machine_info(), "floors": measure_floors(), "rows": []}
+    record["run"] = {"n_workers": n_workers, "chunks_per_worker": chunks_per_worker, "scheduler": scheduler,
+                     "iterations": iterations, "repeats": repeats, "peers": list(peers)}  # fmt: skip
+    for line in machine_summary(record["machine"], record["floors"]):
+        echo(line)
+    table = _Table(("N", 11, ">"), ("d", 3, ">"), ("K", 4, ">"), ("impl", 13, "<"), ("time/iter", _FIGURE_WIDTH, ">"),
+                   ("seeding", _FIGURE_WIDTH, ">"), ("fit(10)", _FIGURE_WIDTH, ">"), ("peak mem", 10, ">"))  # fmt: skip
+    try:
+        with Client(scheduler or cluster) as client, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            workers = len(client.scheduler_info()["workers"])
+            echo(f"Dask: {workers} workers, {chunks_per_worker} chunk(s) per worker; single: fastkm-numba in this process")
+            echo(table.header())
+            for n_samples, n_features, n_clusters in shapes:
+                X, init = grid_data(GridPoint("dask", n_samples, n_features, n_clusters))
+                rows = -(-n_samples // (workers * chunks_per_worker))
+                X_dask = da.from_array(X, chunks=(rows, n_features)).persist()
+                client.wait_for_workers(workers)
+                row: dict[str, Any] = {"n_samples": n_samples, "n_features": n_features, "n_clusters": n_clusters,
+                                       "chunks": len(X_dask.chunks[0])}  # fmt: skip
+                # (passes over X: fastkm ends a run that hit max_iter with one more assignment)
+                implementations = {"fastkm-dask": (X_dask, lambda n, data=X_dask: _passes(kmeans(
+                    data, n_clusters, init=init, tol=0.0, max_iter=n).n_iter, n))}  # fmt: skip
+                if "dask-ml" in peers:
+                    from dask_ml.cluster import KMeans as DaskMLKMeans
+
+                    implementations["dask-ml"] = (X_dask, lambda n, data=X_dask: DaskMLKMeans(
+                        n_clusters, init=init, max_iter=n, tol=0.0, n_init=1).fit(data).n_iter_)  # fmt: skip
+                if "single" in peers:
+                    single = get_backend("numba")
+                    implementations["fastkm-single"] = (X, lambda n: _passes(kmeans(
+                        X, n_clusters, init=init, tol=0.0, max_iter=n, backend=single).n_iter, n))  # fmt: skip
+                for name, (data, fit) in implementations.items():
+                    client.run(_worker_peak_kib, reset=True)
+                    timing = _per_iteration_ms(fit, iterations, repeats)
+                    seeding, default_fit = _dask_seeding_and_fit(name, data, n_clusters)
+                    peak = max(client.run(_worker_peak_kib).values()) / 1024 if name != "fastkm-single" else None
+                    row[name] = {"ms_per_iteration": timing["ms"], "seeding_s": seeding, "fit10_s": default_fit,
+                                 "worker_peak_mib": peak}  # fmt: skip
+                    echo(table.line(f"{n_samples:,}", str(n_features), str(n_clusters), name,
+                                    format_duration(timing["ms"]), format_duration(seeding * 1e3),
+                                    format_duration(default_fit * 1e3), "" if peak is None else f"{peak:,.0f} MiB"))  # fmt: skip
+                tiny = X_dask[: 256 * len(X_dask.chunks[0])].rechunk((256, n_features)).persist()
+                row["scheduler_ms_per_iteration"] = _per_iteration_ms(
+                    lambda n: _passes(kmeans(tiny, n_clusters, init=init, tol=0.0, max_iter=n).n_iter, n), iterations, repeats
+                )["ms"]  # fmt: skip
+                row["ratios"] = _dask_ratios(row)
+                echo(f"  scheduler cost per iteration (N={256 * row['chunks']:,}, same chunks): "
+                     f"{format_duration(row['scheduler_ms_per_iteration'])}; " +
+                     ", ".join(f"{key} {format_ratio(value)}x" for key, value in row["ratios"].items()))  # fmt: skip
+                record["rows"].append(row)
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return record
+
+
+def _passes(made: int, asked: int) -> int:
+    """Passes over X of a fastkm fit from fixed centroids with tol=0: a run that hit max_iter assigns once more."""
+    return made if made < asked else made + 1
+
+
+def _dask_seeding_and_fit(name: str, data: Any, n_clusters: int) -> tuple[float, float]:
+    """Seconds of the implementation's default seeding, and of its default fit with ``max_iter=10``."""
+    from .estimator import KMeans
+    from .init import kmeans_parallel, kmeans_plusplus
+
+    if name == "dask-ml":
+        from dask_ml.cluster import KMeans as DaskMLKMeans
+        from dask_ml.cluster.k_means import k_init
+        from dask_ml.utils import check_random_state
+
+        seeding = _timed(lambda: k_init(data, n_clusters, init="k-means||", random_state=check_random_state(0)))
+        return seeding, _timed(lambda: DaskMLKMeans(n_clusters, max_iter=10, random_state=0).fit(data))
+    seed = kmeans_parallel if name == "fastkm-dask" else kmeans_plusplus
+    seeding = _timed(lambda: seed(data, n_clusters, random_state=0))
+    return seeding, _timed(lambda: KMeans(n_clusters, max_iter=10, random_state=0).fit(data))
+
+
+def _dask_ratios(row: dict) -> dict[str, float]:
+    """The issue's ratios: fastkm-dask against dask-ml (higher: faster) and against one process (lower: closer)."""
+    ours = row["fastkm-dask"]
+    ratios = {}
+    if "dask-ml" in row:
+        ratios["per-iteration speed-up over dask-ml"] = row["dask-ml"]["ms_per_iteration"] / ours["ms_per_iteration"]
+        ratios["fit(10) speed-up over dask-ml"] = row["dask-ml"]["fit10_s"] / ours["fit10_s"]
+    if "fastkm-single" in row:
+        ratios["per-iteration time over one process"] = ours["ms_per_iteration"] / row["fastkm-single"]["ms_per_iteration"]
+        ratios["seeding in iterations"] = ours["seeding_s"] * 1e3 / ours["ms_per_iteration"]
+    return ratios
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
-from .backends.base import to_backend, to_input_type
+from .backends.base import is_dask_array, to_backend, to_input_type
 from .exceptions import not_fitted_error
 from .init import InitSpec
 from .lloyd import KMeansResult, kmeans
@@ -43,8 +43,10 @@ class KMeans:
         Relative tolerance on the centroid shift (scikit-learn's meaning).
     random_state : None, int or numpy.random.Generator, default=None
         Seed for the initialisation; an int makes fits reproducible.
-    backend : {"auto", "numpy", "numba", "cupy"}, Backend or None, default=None
-        ``None`` reads ``FASTKM_BACKEND`` and falls back to ``"auto"``.
+    backend : {"auto", "numpy", "numba", "cupy", "dask"}, Backend or None, default=None
+        ``None`` reads ``FASTKM_BACKEND`` and falls back to ``"auto"``. A Dask
+        array is fitted on its cluster (:mod:`fastkm.backends.dask_backend`):
+        labels, ``predict`` and ``transform`` are then lazy Dask arrays.
 
     Attributes
     ----------
@@ -148,12 +150,16 @@ class KMeans:
         return to_input_type(distances, backend, on_gpu)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
-        """Opposite of the inertia of ``X`` under the fitted centroids (higher is better)."""
+        """Opposite of the inertia of ``X`` under the fitted centroids (higher is better).
+
+        On a Dask array: a lazy 0-d Dask array (``float()`` computes it).
+        """
         backend, X_backend, centroids, _ = self._prepare(X)
         weight = check_sample_weight(sample_weight, X_backend.shape[0], np.float64, backend.xp)
         check_weight_scale(X_backend, weight)
         _, sq_dist = backend.assign(X_backend, centroids)
-        return -float(sq_dist.sum() if weight is None else sq_dist @ weight)
+        total = -(sq_dist.sum() if weight is None else (sq_dist * weight).sum())
+        return total if is_dask_array(total) else float(total)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output names of :meth:`transform`: ``kmeans0, kmeans1, ...``."""
@@ -165,7 +171,7 @@ class KMeans:
         self._check_fitted()
         self._check_feature_names(X)
         backend = get_backend(self.backend, X)
-        X_checked = check_data(X, n_features=self.n_features_in_)
+        X_checked = check_data(X, n_features=self.n_features_in_, lazy=True)
         # Compute in the wider of the two dtypes: never round the model to the data.
         dtype = np.result_type(X_checked.dtype, self.cluster_centers_.dtype)
         X_backend = to_backend(X_checked, backend).astype(dtype, copy=False)

@@ -8,6 +8,8 @@ draws come from one :class:`numpy.random.Generator` on the host, so a given
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from typing import Any, Callable, Union
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
-from .backends.exact import Scale
+from .backends.exact import Scale, add_parts, combine, fold
 from .validation import (
     check_data,
     check_integer,
@@ -25,10 +27,12 @@ from .validation import (
     check_weight_scale,
 )
 
-__all__ = ["INIT_METHODS", "init_centroids", "kmeans_plusplus"]
+__all__ = ["INIT_METHODS", "init_centroids", "kmeans_parallel", "kmeans_plusplus"]
+
+logger = logging.getLogger("fastkm")
 
 #: The named initialisation methods.
-INIT_METHODS = ("k-means++", "random")
+INIT_METHODS = ("k-means++", "k-means||", "random")
 
 InitSpec = Union[str, Any, Callable[..., Any]]
 
@@ -50,6 +54,11 @@ def init_centroids(
     array, or a callable ``init(X, n_clusters, random_state) -> array``.
     """
     if isinstance(init, str):
+        if init == "k-means++" and getattr(backend, "scalable_seeding_only", False):
+            logger.info("k-means++ on a %s backend seeds by k-means|| (one pass per round, not per centre)", backend.name)
+            init = "k-means||"
+        if init == "k-means||":
+            return _kmeans_parallel(X, n_clusters, sample_weight, rng, backend, scale=scale)
         if init == "k-means++":
             return _kmeans_plusplus(X, n_clusters, sample_weight, rng, backend, scale=scale)[0]
         if init == "random":
@@ -150,7 +159,7 @@ def _kmeans_plusplus(
         best, _ = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight, scale)
         indices[c] = candidates[best]
 
-    return X[xp.asarray(indices)].copy(), indices
+    return backend.take_rows(X, indices), indices
 
 
 #: Rows per block when drawing from a weighted distribution (bounds the temporaries).
@@ -197,10 +206,243 @@ def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarra
 
 
 def _forgy(X: Any, n_clusters: int, sample_weight: Any, rng: np.random.Generator, backend: Backend) -> Any:
-    """``n_clusters`` distinct rows drawn with probability proportional to the weight."""
+    """``n_clusters`` distinct rows drawn with probability proportional to the weight.
+
+    In one process: NumPy's ``Generator.choice``. A backend that cannot gather
+    the weights (Dask) draws by an exponential race instead (Efraimidis and
+    Spirakis 2006: the rows of the ``n_clusters`` largest ``u_i^(1/w_i)``), which
+    draws the same way and picks the same rows whatever the chunking.
+    """
     if sample_weight is None:
         indices = rng.choice(X.shape[0], size=n_clusters, replace=False)
+    elif getattr(backend, "scalable_seeding_only", False):
+        seed = int(rng.integers(2**63))
+        race = functools.partial(_merge_race, count=n_clusters)
+        return backend.map_rows(_race_rows, X, sample_weight, merge=race, seed=seed, count=n_clusters)[1]
     else:
         weight = backend.to_numpy(sample_weight).astype(np.float64)
         indices = rng.choice(X.shape[0], size=n_clusters, replace=False, p=weight / weight.sum())
-    return X[backend.xp.asarray(indices)].copy()
+    return backend.take_rows(X, indices)
+
+
+# -- k-means|| ------------------------------------------------------------------------------------------
+def kmeans_parallel(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    random_state: Any = None,
+    oversampling_factor: float = 2.0,
+    n_rounds: int = 5,
+    backend: str | Backend | None = None,
+) -> Any:
+    """Pick initial centroids by k-means|| (scalable k-means++; Bahmani et al. 2012).
+
+    A first centre is drawn with probability proportional to the weight; then
+    each of ``n_rounds`` rounds keeps every point independently with
+    probability ``min(1, l * w * D(x)^2 / phi)`` (``l = oversampling_factor *
+    n_clusters``; ``D(x)``: the distance to the nearest candidate so far;
+    ``phi``: the weighted sum of ``D(x)^2``), so a round takes one pass over the
+    data, not one per centre. Each candidate is weighted by the points nearest
+    to it, and greedy k-means++ on the weighted candidates picks the
+    ``n_clusters`` centroids.
+
+    The draws come from a hash of ``random_state`` and each row's index, and
+    every sum is exact, so the centroids are the same on every backend and, on
+    a Dask array, for every chunking.
+
+    Parameters
+    ----------
+    X : array-like or Dask array of shape (n_samples, n_features)
+    n_clusters : int
+    sample_weight : array-like of shape (n_samples,), optional
+    random_state : None, int, numpy.random.Generator
+    oversampling_factor : float
+        ``l / n_clusters``: candidates kept per round, in expectation.
+    n_rounds : int
+        Sampling rounds (each one pass over the data).
+    backend : str or Backend, optional
+
+    Returns
+    -------
+    centroids : array of shape (n_clusters, n_features), X's dtype (NumPy for a Dask array)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0]])
+    >>> centroids = kmeans_parallel(X, 2, random_state=0, backend="numpy")
+    >>> sorted(int(c[0] > 5) for c in centroids)   # one seed from each far-apart pair
+    [0, 1]
+    """
+    backend = get_backend(backend, X)
+    X_checked = check_data(X)
+    X_backend = to_backend(X_checked, backend)
+    n_clusters = check_n_clusters(n_clusters, X_backend.shape[0])
+    weight = check_sample_weight(sample_weight, X_backend.shape[0], X_backend.dtype, backend.xp)
+    check_weight_scale(X_backend, weight)
+    if weight is not None:
+        weight = backend.rows_like(weight, X_backend)
+    if isinstance(oversampling_factor, bool) or not isinstance(oversampling_factor, (int, float)):
+        raise TypeError(f"oversampling_factor must be a number, got {oversampling_factor!r}")
+    if not (np.isfinite(oversampling_factor) and oversampling_factor > 0):
+        raise ValueError(f"oversampling_factor must be a positive number, got {oversampling_factor}")
+    n_rounds = check_integer(n_rounds, "n_rounds", minimum=0)
+    rng = check_random_state(random_state)
+    centroids = _kmeans_parallel(
+        X_backend, n_clusters, weight, rng, backend, oversampling_factor=oversampling_factor, n_rounds=n_rounds
+    )
+    return to_input_type(centroids, backend, is_cupy_array(X_checked))
+
+
+def _kmeans_parallel(
+    X: Any,
+    n_clusters: int,
+    sample_weight: Any,
+    rng: np.random.Generator,
+    backend: Backend,
+    *,
+    oversampling_factor: float = 2.0,
+    n_rounds: int = 5,
+    scale: Scale | None = None,
+) -> Any:
+    if scale is None:
+        scale = Scale.of(X, sample_weight)
+    seed = int(rng.integers(2**63))
+    inertia_grid = scale.inertia_grid()
+    rows_out = ((np.float64, ()), (np.int32, ()))  # D(x)^2, and the index of the nearest candidate
+
+    # the first centre: the winner of an exponential race (a weighted draw, whatever the chunking)
+    _, first = backend.map_rows(_race_rows, X, sample_weight, merge=functools.partial(_merge_race, count=1),
+                                seed=seed, count=1)  # fmt: skip
+    candidates = [first]
+    (closest, nearest), potential = backend.map_rows(
+        _nearer_candidates, X, None, None, sample_weight, merge=add_parts, rows_out=rows_out,
+        candidates=first, first_index=0, grid=inertia_grid,
+    )  # fmt: skip
+    n_candidates = 1
+    for round_index in range(1, n_rounds + 1):
+        phi = float(combine([backend.to_numpy(part) for part in potential]))
+        if phi == 0:  # every point sits on a candidate
+            break
+        _, picked = backend.map_rows(
+            _sampled_rows, X, closest, sample_weight, merge=_join_samples, seed=seed, stream=round_index,
+            factor=oversampling_factor * n_clusters / phi,
+        )  # fmt: skip
+        if len(picked) == 0:
+            continue
+        (closest, nearest), potential = backend.map_rows(
+            _nearer_candidates, X, closest, nearest, sample_weight, merge=add_parts, rows_out=rows_out,
+            candidates=picked, first_index=n_candidates, grid=inertia_grid,
+        )  # fmt: skip
+        candidates.append(picked)
+        n_candidates += len(picked)
+
+    # each candidate weighs what the points nearest to it weigh (exact sums), then greedy k-means++ on them
+    parts = backend.map_rows(_attracted_weight, nearest, sample_weight, merge=add_parts,
+                             n_candidates=n_candidates, grid=scale.counts_grid())  # fmt: skip
+    weights = combine([backend.to_numpy(part) for part in parts])
+    local = getattr(backend, "client_backend", None) or backend
+    points = local.asarray(np.concatenate([backend.to_numpy(c) for c in candidates]), dtype=X.dtype)
+    logger.debug("k-means||: %d candidates in %d rounds", n_candidates, n_rounds)
+    seeds, _ = _kmeans_plusplus(points, n_clusters, local.asarray(weights, dtype=X.dtype), rng, local)
+    return seeds
+
+
+def _uniforms(xp: Any, seed: int, stream: int, start: int, n_rows: int) -> Any:
+    """Uniform draws in [0, 1) for rows ``start .. start + n_rows``: a hash (SplitMix64) of the seed, stream and row.
+
+    A row's draw depends on nothing else, so it is the same whichever chunk
+    holds the row, on every backend.
+    """
+    key = (seed * 0x9E3779B97F4A7C15 + stream * 0xD1B54A32D192ED03) % 2**64
+    z = xp.arange(start, start + n_rows, dtype=np.uint64) * xp.asarray(0x9E3779B97F4A7C15, dtype=np.uint64)
+    z += xp.asarray(key, dtype=np.uint64)
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        z ^= z >> xp.asarray(shift, dtype=np.uint64)
+        z *= xp.asarray(multiplier, dtype=np.uint64)
+    z ^= z >> xp.asarray(31, dtype=np.uint64)
+    return (z >> xp.asarray(11, dtype=np.uint64)).astype(np.float64) * 2.0**-53
+
+
+def _race_rows(backend: Backend, offset: int, X: Any, sample_weight: Any, *, seed: int, count: int):
+    """Row function: the ``count`` rows of largest key ``log(u) / w`` (ties: lowest row), as ``(keys, rows of X)``.
+
+    ``log(u) / w`` orders rows as ``u^(1/w)`` does: a weighted draw without
+    replacement (a row of weight 0 never wins while a positive one remains).
+    """
+    xp = backend.xp
+    logs = xp.log(_uniforms(xp, seed, 0, offset, X.shape[0]) + 2.0**-54)  # (never log 0)
+    if sample_weight is None:
+        keys = logs
+    else:
+        weight = sample_weight.astype(np.float64)
+        keys = xp.where(weight > 0, logs / xp.where(weight > 0, weight, 1.0), -np.inf)
+    order = top_rows(keys, count, xp)
+    return (backend.to_numpy(keys[order]), backend.to_numpy(order) + offset), backend.to_numpy(X[order])
+
+
+def top_rows(score: Any, count: int, xp: Any) -> Any:
+    """Indices of the ``count`` largest ``score`` values, largest first (ties: lowest index first).
+
+    Only the top is ever sorted (a partition finds it): O(n), not a sort.
+
+    >>> top_rows(np.array([1.0, 3.0, 2.0, 3.0]), 3, np).tolist()
+    [1, 3, 2]
+    """
+    n_rows = score.shape[0]
+    count = min(count, n_rows)
+    if count == 0:
+        return xp.zeros(0, dtype=np.int64)
+    # the count-th largest score; every row above it, and the lowest rows that equal it
+    cutoff = xp.partition(score, n_rows - count)[n_rows - count]
+    above = xp.flatnonzero(score > cutoff)
+    top = xp.concatenate([above, xp.flatnonzero(score == cutoff)[: count - above.shape[0]]])
+    return top[xp.lexsort(xp.stack([top, -score[top]]))]  # by score, then by row
+
+
+def _merge_race(first: tuple, second: tuple, *, count: int) -> tuple:
+    """Merge of two :func:`_race_rows` results: the ``count`` largest keys of both (ties: lowest row)."""
+    points = np.concatenate([first[1], second[1]])
+    keys, rows = np.concatenate([first[0][0], second[0][0]]), np.concatenate([first[0][1], second[0][1]])
+    order = np.lexsort((rows, -keys))[:count]
+    return (keys[order], rows[order]), points[order]
+
+
+def _nearer_candidates(backend, offset, X, closest, nearest, sample_weight, *, candidates, first_index, grid):
+    """Row function: lower ``D(x)^2`` (and the nearest candidate's index) to include ``candidates``.
+
+    A new candidate must be strictly nearer to take a point (ties stay with the
+    lower index). Returns the new per-row arrays and the potential's exact-sum parts.
+    """
+    xp = backend.xp
+    labels, sq_dist = backend.assign(X, backend.asarray(candidates, dtype=X.dtype))
+    labels = labels + np.int32(first_index)
+    if closest is not None:
+        nearer = sq_dist < closest
+        sq_dist = xp.where(nearer, sq_dist, closest)
+        labels = xp.where(nearer, labels, nearest)
+    terms = sq_dist if sample_weight is None else sq_dist * sample_weight.astype(np.float64)
+    return (sq_dist, labels.astype(np.int32)), [part.sum() for part in fold(terms, grid)]
+
+
+def _sampled_rows(backend, offset, X, closest, sample_weight, *, seed, stream, factor):
+    """Row function: the rows k-means|| keeps this round (``u < factor * w * D(x)^2``), as ``(rows, points)``."""
+    xp = backend.xp
+    mass = closest * factor if sample_weight is None else closest * sample_weight.astype(np.float64) * factor
+    kept = xp.flatnonzero(_uniforms(xp, seed, stream, offset, X.shape[0]) < mass)
+    return backend.to_numpy(kept) + offset, backend.to_numpy(X[kept])
+
+
+def _join_samples(first: tuple, second: tuple) -> tuple:
+    """Merge of two :func:`_sampled_rows` results, in row order."""
+    rows, points = np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]])
+    order = np.argsort(rows, kind="stable")
+    return rows[order], points[order]
+
+
+def _attracted_weight(backend, offset, nearest, sample_weight, *, n_candidates, grid):
+    """Row function: exact-sum parts of the weight nearest to each candidate."""
+    xp = backend.xp
+    weight = xp.ones(nearest.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
+    return [xp.bincount(nearest, weights=part, minlength=n_candidates) for part in fold(weight, grid)]

@@ -20,7 +20,9 @@ of ``(n_clusters, n_features)`` array operations in the backend's namespace.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -29,9 +31,9 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
-from .backends.exact import Scale, SumGrid, combine, fold, reproducible_sum
+from .backends.exact import Scale, SumGrid, add_parts, combine, fold
 from .exceptions import ConvergenceWarning
-from .init import InitSpec, init_centroids
+from .init import InitSpec, init_centroids, top_rows
 from .validation import (
     check_data,
     check_init_array,
@@ -170,7 +172,9 @@ def kmeans(
     tol = check_tol(tol)
     weight = check_sample_weight(sample_weight, n_samples, X_backend.dtype, xp)  # None: unit weights
     check_weight_scale(X_backend, weight)
-    n_weighted = n_samples if weight is None else int((weight > 0).sum())
+    if weight is not None:
+        weight = backend.rows_like(weight, X_backend)
+    n_weighted = n_samples if weight is None else backend.map_rows(_count_positive, weight, merge=operator.add)
     if n_weighted < n_clusters:
         raise ValueError(
             f"only {n_weighted} samples have a positive sample_weight, fewer than n_clusters={n_clusters}; "
@@ -203,13 +207,13 @@ def kmeans(
         # As scikit-learn: a run that found the same partition (up to renaming)
         # never replaces an earlier one, so rounding cannot pick the label order.
         if best is None or (
-            result.inertia < best.inertia and not _same_partition(result.labels, best.labels, n_clusters, xp)
+            result.inertia < best.inertia and not _same_partition(result.labels, best.labels, n_clusters, backend)
         ):
             best = result
     assert best is not None
 
     # (a cluster holding only zero-weight points has no mean either: it counts as empty)
-    n_distinct = int((_cluster_sizes(best.labels, n_clusters, xp, weight) > 0).sum())
+    n_distinct = int((_cluster_sizes(best.labels, n_clusters, backend, weight) > 0).sum())
     if n_distinct < n_clusters:
         warnings.warn(
             f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
@@ -266,7 +270,7 @@ def lloyd(
     # an exact sum on the fit's grid is exact to a fixed absolute resolution; an
     # inertia within 2^45 of it (points all but on their centroids) is summed again
     inertia_floor = scale.inertia_grid().resolution * scale.n_samples * 2.0**45
-    labels = xp.full(X.shape[0], -1, dtype=np.int32)  # the one label buffer, updated in place
+    labels = None  # then the one label buffer, which every step updates in place
     history: list[Any] = []
     strict = converged = False
 
@@ -279,6 +283,7 @@ def lloyd(
 
     for n_iter in range(1, max_iter + 1):
         step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale)
+        labels = step.labels
         new_centroids = _cluster_means(X, centroids, step.sums, step.counts, xp)
         shift = _squared_shift(new_centroids, centroids, shift_grid)
         # the one host sync per iteration: four flags in one transfer
@@ -315,6 +320,7 @@ def lloyd(
         # they define, and the step's labels and inertia are exact for them.)
         centroids = new_centroids
         step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale)
+        labels = step.labels
         inertia = step_inertia(step, bool(step.inertia < inertia_floor))
 
     logger.info(
@@ -338,19 +344,41 @@ def _refined_inertia(X: Any, centroids: Any, labels: Any, sample_weight: Any, ba
     """Inertia summed exactly on a grid fitted to its own largest term: full relative precision.
 
     The terms are canonical distances and the grid depends only on their
-    maximum, so this too is the same on every backend.
+    maximum, so this too is the same on every backend (and every chunking).
     """
+    largest = backend.map_rows(_largest_labelled_term, X, labels, sample_weight, merge=max, centroids=centroids)
+    grid = SumGrid.for_terms(X.shape[0], largest, folds=3)
+    parts = backend.map_rows(
+        _labelled_term_parts, X, labels, sample_weight, merge=add_parts, centroids=centroids, grid=grid
+    )
+    return float(combine([backend.to_numpy(part) for part in parts]))
+
+
+def _labelled_terms(backend: Backend, X: Any, labels: Any, sample_weight: Any, centroids: Any) -> Any:
     terms = backend.labelled_sq_distances(X, centroids, labels)
-    if sample_weight is not None:
-        terms = terms * sample_weight.astype(np.float64)
-    return float(reproducible_sum(terms, SumGrid.for_terms(terms.shape[0], float(terms.max()), folds=3)))
+    return terms if sample_weight is None else terms * sample_weight.astype(np.float64)
 
 
-def _cluster_sizes(labels: Any, n_clusters: int, xp: Any, sample_weight: Any = None) -> Any:
-    """Points per cluster (with ``sample_weight``: points of positive weight), counted a block at a time.
+def _largest_labelled_term(backend: Backend, offset: int, X: Any, labels: Any, sample_weight: Any, *, centroids):
+    """Row function: the largest ``w_i d(x_i, c_{label_i})`` (0 for no rows)."""
+    terms = _labelled_terms(backend, X, labels, sample_weight, centroids)
+    return float(terms.max()) if terms.shape[0] else 0.0
 
-    (``bincount`` copies its input to int64: blocks keep that copy small.)
-    """
+
+def _labelled_term_parts(backend: Backend, offset: int, X: Any, labels: Any, sample_weight: Any, *, centroids, grid):
+    """Row function: the exact-sum parts of ``sum_i w_i d(x_i, c_{label_i})`` on ``grid``."""
+    return [part.sum() for part in fold(_labelled_terms(backend, X, labels, sample_weight, centroids), grid)]
+
+
+def _cluster_sizes(labels: Any, n_clusters: int, backend: Backend, sample_weight: Any = None) -> np.ndarray:
+    """Points per cluster (with ``sample_weight``: points of positive weight), as a NumPy int64 array."""
+    sizes = backend.map_rows(_sizes_of_rows, labels, sample_weight, merge=np.add, n_clusters=n_clusters)
+    return backend.to_numpy(sizes)
+
+
+def _sizes_of_rows(backend: Backend, offset: int, labels: Any, sample_weight: Any, *, n_clusters: int) -> Any:
+    """Row function of :func:`_cluster_sizes`, counted a block at a time (``bincount`` copies to int64)."""
+    xp = backend.xp
     sizes = xp.zeros(n_clusters, dtype=np.int64)
     for start in range(0, labels.shape[0], _VARIANCE_BLOCK_ROWS):
         block = labels[start : start + _VARIANCE_BLOCK_ROWS]
@@ -360,14 +388,31 @@ def _cluster_sizes(labels: Any, n_clusters: int, xp: Any, sample_weight: Any = N
     return sizes
 
 
-def _same_partition(labels: Any, other: Any, n_clusters: int, xp: Any) -> bool:
-    """Whether two labellings split the points alike, up to renaming the clusters."""
-    for source, target in ((labels, other), (other, labels)):
-        mapping = xp.full(n_clusters, -1, dtype=np.int32)
-        mapping[source] = target
-        if not bool((mapping[source] == target).all()):
-            return False
-    return True
+def _same_partition(labels: Any, other: Any, n_clusters: int, backend: Backend) -> bool:
+    """Whether two labellings split the points alike, up to renaming the clusters.
+
+    They do when every pair ``(label, other label)`` that occurs is the only one
+    for its label and for its other label: the pairs are a one-to-one map.
+    """
+    pairs = backend.map_rows(_pairs_of_rows, labels, other, merge=np.logical_or, n_clusters=n_clusters)
+    pairs = backend.to_numpy(pairs).reshape(n_clusters, n_clusters)
+    return bool((pairs.sum(axis=0) <= 1).all() and (pairs.sum(axis=1) <= 1).all())
+
+
+def _pairs_of_rows(backend: Backend, offset: int, labels: Any, other: Any, *, n_clusters: int) -> Any:
+    """Row function of :func:`_same_partition`: which ``(label, other)`` pairs occur, ``(K * K,)`` bool."""
+    xp = backend.xp
+    seen = xp.zeros(n_clusters * n_clusters, dtype=bool)
+    for start in range(0, labels.shape[0], _VARIANCE_BLOCK_ROWS):
+        rows = slice(start, start + _VARIANCE_BLOCK_ROWS)
+        pairs = labels[rows].astype(np.int64) * n_clusters + other[rows]
+        seen |= xp.bincount(pairs, minlength=n_clusters * n_clusters) > 0
+    return seen
+
+
+def _count_positive(backend: Backend, offset: int, sample_weight: Any) -> int:
+    """Row function: how many rows weigh more than 0."""
+    return int((sample_weight > 0).sum())
 
 
 def _cluster_means(X: Any, centroids: Any, sums: Any, counts: Any, xp: Any) -> Any:
@@ -398,28 +443,26 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
     """
     xp = backend.xp
     n_clusters = len(centroids)
-    labels = step.labels
     sums = step.sums.copy()
     counts = backend.to_numpy(step.counts).copy()
     empty = np.flatnonzero(counts == 0)
     # Points are counted, not weights: float sums of weights cannot say "the last one".
-    members = backend.to_numpy(_cluster_sizes(labels, n_clusters, xp, sample_weight))
-    sq_dist = backend.labelled_sq_distances(X, centroids, labels)
-    eligible = (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
-    if sample_weight is not None:
-        eligible &= sample_weight > 0
-    score = xp.where(eligible, sq_dist, -1.0)
-    n_eligible = int(eligible.sum())
+    members = _cluster_sizes(step.labels, n_clusters, backend, sample_weight)
+    eligible_members = members.copy()  # (as they were before any point moved)
 
-    filled = 0
-    for batch in _farthest_first(score, n_eligible, 4 * len(empty) + 16, xp):
-        points, donors = backend.to_numpy(batch), backend.to_numpy(labels[batch])
-        weights = np.ones(len(points)) if sample_weight is None else backend.to_numpy(sample_weight[batch])
-        for point, donor, point_weight in zip(points.tolist(), donors.tolist(), weights.astype(float).tolist()):
+    filled = taken = 0
+    wanted = 4 * len(empty) + 16
+    while filled < len(empty):
+        farthest = backend.map_rows(
+            _farthest_rows, X, step.labels, sample_weight, merge=functools.partial(_merge_farthest, count=wanted),
+            centroids=centroids, members=eligible_members, count=wanted,
+        )  # fmt: skip
+        for point, donor, point_weight in zip(*(column[taken:] for column in farthest[1:4])):
+            taken += 1
             if members[donor] <= 1:
                 continue
             target = int(empty[filled])
-            contribution = X[point].astype(np.float64) * point_weight
+            contribution = xp.asarray(point.astype(np.float64) * point_weight)
             sums[donor] -= contribution
             sums[target] = contribution
             counts[donor] -= point_weight
@@ -428,50 +471,68 @@ def _relocate_empty_clusters(X: Any, centroids: Any, sample_weight: Any, step: A
             filled += 1
             if filled == len(empty):
                 break
-        if filled == len(empty):
+        if len(farthest[0]) < wanted:  # every eligible point was offered
             break
+        wanted *= 4
     logger.debug("relocated %d of %d empty clusters", filled, len(empty))
     return sums, xp.asarray(counts)
 
 
-def _farthest_first(score: Any, n_eligible: int, batch: int, xp: Any):
-    """Yield row indices by decreasing ``score`` (ties: lowest row first), a batch at a time.
+def _farthest_rows(backend: Backend, offset: int, X: Any, labels: Any, sample_weight: Any, *, centroids, members, count):
+    """Row function: the ``count`` eligible rows farthest from their centroid, farthest first (ties: lowest row).
 
-    Only the top of the order is ever sorted (a partition finds it), so a
-    relocation costs O(n_samples), not a full sort.
+    A row is eligible when it is off its centroid, its cluster has another
+    member and it weighs more than 0. Returns NumPy arrays ``(rows, points,
+    donors, weights)``: global row indices, the rows of ``X``, their labels and
+    weights (:func:`~fastkm.init.top_rows`: O(rows), not a sort).
     """
-    taken = 0
-    while taken < n_eligible:
-        wanted = min(n_eligible, max(batch, 2 * taken))
-        # the wanted-th largest score; every row above it, and the lowest rows that equal it
-        cutoff = xp.partition(score, score.shape[0] - wanted)[score.shape[0] - wanted]
-        above = xp.flatnonzero(score > cutoff)
-        top = xp.concatenate([above, xp.flatnonzero(score == cutoff)[: wanted - above.shape[0]]])
-        top = top[xp.lexsort(xp.stack([top, -score[top]]))]  # by score, then by row
-        yield top[taken:wanted]
-        taken = wanted
+    xp = backend.xp
+    sq_dist = backend.labelled_sq_distances(X, centroids, labels)
+    eligible = (sq_dist > 0) & (xp.asarray(members)[labels] > 1)
+    if sample_weight is not None:
+        eligible &= sample_weight > 0
+    score = xp.where(eligible, sq_dist, -1.0)
+    top = top_rows(score, min(int(eligible.sum()), count), xp)
+    weights = xp.ones(top.shape[0]) if sample_weight is None else sample_weight[top].astype(np.float64)
+    columns = (top + offset, X[top], labels[top], weights, score[top])
+    return tuple(backend.to_numpy(column) for column in columns)
+
+
+def _merge_farthest(first: tuple, second: tuple, *, count: int) -> tuple:
+    """Merge of two :func:`_farthest_rows` results: the ``count`` farthest of both, in the same order."""
+    columns = [np.concatenate([a, b]) for a, b in zip(first, second)]
+    rows, score = columns[0], columns[-1]
+    order = np.lexsort((rows, -score))[:count]
+    return tuple(column[order] for column in columns)
 
 
 def _mean_feature_variance(X: Any, scale: Scale, backend: Backend) -> float:
     """Mean over features of the (unweighted) variance of X, in float64, the same bits on every backend.
 
-    Two passes over row blocks (mean, then squared deviations), so no
-    full-size temporary is made and no cancellation error creeps in; both sums
-    are exact (:mod:`fastkm.backends.exact`), so their order does not matter.
+    Two passes (mean, then squared deviations), so no cancellation error
+    creeps in; both sums are exact (:mod:`fastkm.backends.exact`), so their
+    order -- blocks, chunks -- does not matter.
     """
     n_samples = X.shape[0]
-    blocks = [slice(start, start + _VARIANCE_BLOCK_ROWS) for start in range(0, n_samples, _VARIANCE_BLOCK_ROWS)]
 
-    def column_sums(values_of, grid: SumGrid) -> np.ndarray:
-        totals: list[Any] = []
-        for rows in blocks:
-            parts = [part.sum(axis=0) for part in fold(values_of(rows), grid)]
-            totals = [total + part for total, part in zip(totals, parts)] if totals else parts
-        return backend.to_numpy(combine(totals))
+    def column_sums(grid: SumGrid, mean: Any = None) -> np.ndarray:
+        parts = backend.map_rows(_column_sum_parts, X, merge=add_parts, grid=grid, mean=mean)
+        return combine([backend.to_numpy(part) for part in parts])
 
     magnitude = np.maximum(np.abs(scale.low), np.abs(scale.high))
-    mean = column_sums(lambda rows: X[rows].astype(np.float64), SumGrid.for_terms(n_samples, magnitude)) / n_samples
-    mean_backend = backend.asarray(mean)
+    mean = column_sums(SumGrid.for_terms(n_samples, magnitude)) / n_samples
     span_sq = (scale.high - scale.low) ** 2 * (1.0 + 2.0**-20)
-    squares = column_sums(lambda rows: (X[rows] - mean_backend) ** 2, SumGrid.for_terms(n_samples, span_sq))
+    squares = column_sums(SumGrid.for_terms(n_samples, span_sq), mean)
     return float((squares / n_samples).mean())
+
+
+def _column_sum_parts(backend: Backend, offset: int, X: Any, *, grid: SumGrid, mean: Any = None) -> list[Any]:
+    """Row function: exact-sum parts of the column sums of ``X`` (or of ``(X - mean)^2``), a block at a time."""
+    totals: list[Any] = []
+    mean = None if mean is None else backend.xp.asarray(mean)
+    for start in range(0, X.shape[0], _VARIANCE_BLOCK_ROWS):
+        rows = X[start : start + _VARIANCE_BLOCK_ROWS]
+        values = rows.astype(np.float64) if mean is None else (rows - mean) ** 2
+        parts = [part.sum(axis=0) for part in fold(values, grid)]
+        totals = [total + part for total, part in zip(totals, parts)] if totals else parts
+    return totals or [backend.xp.zeros(X.shape[1]) for _ in grid.magic]

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends.base import is_dask_array
 from .backends.exact import canonical_sq_distances
 
 __all__ = [
@@ -49,7 +50,9 @@ __all__ = [
 
 
 def to_numpy(array: Any) -> np.ndarray:
-    """A NumPy view or copy of a NumPy or CuPy array."""
+    """A NumPy view or copy of a NumPy, CuPy or (computed) Dask array."""
+    if is_dask_array(array):
+        array = array.compute()
     return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else np.asarray(array)
 
 

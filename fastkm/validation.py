@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.base import array_namespace, column_bounds, is_cupy_array
+from .backends.base import array_namespace, column_bounds, is_cupy_array, is_dask_array
 
 __all__ = [
     "check_data",
@@ -37,7 +37,7 @@ __all__ = [
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_data(X: Any, *, name: str = "X", n_features: int | None = None) -> Any:
+def check_data(X: Any, *, name: str = "X", n_features: int | None = None, lazy: bool = False) -> Any:
     """Validate a data matrix; return it as a float32/float64 2-D array.
 
     NumPy input (and anything NumPy can convert: lists, pandas frames, memory
@@ -52,6 +52,9 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None) -> Any
         The argument's name, for error messages.
     n_features : int, optional
         The number of features ``X`` must have (e.g. the one seen in ``fit``).
+    lazy : bool
+        For a Dask array: check its values as each chunk is computed (the
+        chunk's task raises) rather than now; ``predict`` stays lazy so.
 
     Examples
     --------
@@ -72,7 +75,9 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None) -> Any
             f"Convert it with {name}.toarray() if it fits in memory."
         )
     xp = array_namespace(X)
-    if not is_cupy_array(X):
+    if is_dask_array(X):  # checked lazily where it can be; its values in one pass (column_bounds)
+        X = _dask_rows(X, name)
+    elif not is_cupy_array(X):
         X = _to_numpy(X, name)
     X = _to_float(X, name, xp)
 
@@ -98,8 +103,17 @@ def check_data(X: Any, *, name: str = "X", n_features: int | None = None) -> Any
             f"{name} has {n_cols} features, but KMeans is expecting {n_features} features as input "
             "(the number of columns seen during fit)"
         )
+    if lazy and is_dask_array(X):
+        return X.map_blocks(_checked_block, argument=name, dtype=X.dtype)
     _check_finite(X, name, xp)
     return X
+
+
+def _checked_block(block: Any, argument: str) -> Any:
+    """A chunk of a Dask array, checked as it is computed (the checks that do not need the whole array)."""
+    if block.size:
+        _check_finite(block, f"a chunk of {argument}", array_namespace(block), whole=False)
+    return block
 
 
 def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any = np) -> Any:
@@ -119,6 +133,8 @@ def check_sample_weight(sample_weight: Any, n_samples: int, dtype: Any, xp: Any 
     """
     if sample_weight is None:
         return None
+    if is_dask_array(sample_weight):
+        return _check_dask_weight(sample_weight, n_samples, dtype)
     if isinstance(sample_weight, numbers.Number) and not isinstance(sample_weight, bool):
         weight = float(sample_weight)
         if not np.isfinite(weight) or weight <= 0:
@@ -281,6 +297,47 @@ def check_init_array(init: Any, n_clusters: int, n_features: int, dtype: Any, xp
 
 
 # -- helpers ------------------------------------------------------------------
+def _dask_rows(X: Any, name: str) -> Any:
+    """A Dask array's structure, checked without computing it: 2-D, known chunk sizes, one chunk across columns."""
+    if X.ndim == 2 and any(np.isnan(size) for size in X.chunks[0]):
+        raise ValueError(
+            f"{name} is a Dask array of unknown chunk sizes; call {name}.compute_chunk_sizes() first "
+            "(or build it with known sizes, e.g. from a DataFrame with to_dask_array(lengths=True))"
+        )
+    if X.ndim == 2 and X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})  # (a row of X in one chunk: each task sees whole points)
+    return X
+
+
+def _check_dask_weight(sample_weight: Any, n_samples: int, dtype: Any) -> Any:
+    """:func:`check_sample_weight` for a Dask array: the same rules, checked in one pass; a Dask array back."""
+    import dask
+
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must be a 1-D array of length n_samples={n_samples}, got shape {sample_weight.shape}"
+        )
+    if sample_weight.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be an array of real numbers, got dtype {sample_weight.dtype}")
+    weight = sample_weight.astype(np.float64)
+    cast = weight.astype(dtype)
+    finite, low, positive, cast_finite, cast_positive = dask.compute(
+        np.isfinite(weight).all(), weight.min(), (weight > 0).any(), np.isfinite(cast).all(), (cast > 0).any()
+    )
+    if not finite:
+        raise ValueError("sample_weight contains NaN or infinity")
+    if low < 0:
+        raise ValueError(f"sample_weight must be non-negative; its smallest entry is {float(low)}")
+    if not positive:
+        raise ValueError("sample_weight is all zero; at least one point needs a positive weight")
+    if not cast_finite or not cast_positive:
+        raise ValueError(
+            f"sample_weight is too large or too small for {np.dtype(dtype).name} (it overflows, or every "
+            "positive weight underflows); rescale the weights, e.g. divide them by their maximum"
+        )
+    return cast
+
+
 def _is_sparse(X: Any) -> bool:
     module = type(X).__module__
     return module.startswith("scipy.sparse") or module.startswith("cupyx.scipy.sparse")
@@ -319,7 +376,7 @@ def _to_float(X: Any, name: str, xp: Any) -> Any:
     raise TypeError(f"{name} has dtype {dtype}, which is not numeric; pass an array of numbers")
 
 
-def _check_finite(X: Any, name: str, xp: Any) -> None:
+def _check_finite(X: Any, name: str, xp: Any, whole: bool = True) -> None:
     """NaN and infinity are refused, and so are values whose squares would overflow.
 
     Two cheap reductions (min and max, which propagate NaN) decide the common
@@ -340,6 +397,8 @@ def _check_finite(X: Any, name: str, xp: Any) -> None:
             f"{name} has values up to {magnitude:.3g}, too large to square in {X.dtype} "
             f"(the limit for {n_features} features is {limit:.3g}); rescale {name}, e.g. divide it by {magnitude:.3g}"
         )
+    if not whole:
+        return
     # ... and inertia sums n_samples of them, at most n_features * (widest feature's span)^2 each,
     # exactly in float64 on grids laid out from that bound (fastkm.backends.exact), which need headroom.
     span = float((highs - lows).max())
@@ -391,7 +450,8 @@ def check_weight_scale(X: Any, sample_weight: Any) -> None:
     heaviest = float(sample_weight.max())
     if heaviest <= 1:  # no heavier than unit weights, which check_data allowed
         return
-    low, high = float(X.min()), float(X.max())
+    lows, highs = column_bounds(X)
+    low, high = float(lows.min()), float(highs.max())
     worst = max(n_features * (high - low) ** 2, abs(low), abs(high))
     if worst > 0 and heaviest > _SUM_LIMIT / (n_samples * worst):
         raise ValueError(

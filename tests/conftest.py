@@ -7,8 +7,9 @@ import pytest
 
 from fastkm import available_backends
 
-#: Backends that can run here. Each joins the agreement tests by being registered.
-AVAILABLE_BACKENDS = [name for name, status in available_backends().items() if status.available]
+#: In-process backends that can run here. Each joins the agreement tests by being registered.
+#: (The Dask backend runs the same tests on a cluster, over these: tests/test_dask.py.)
+AVAILABLE_BACKENDS = [name for name, status in available_backends().items() if status.available and name != "dask"]
 
 #: Options that force each code path of a backend, so every path meets the policy.
 VARIANTS = {

@@ -16,7 +16,7 @@ from fastkm.backends.numpy_backend import NumpyBackend
 
 def test_every_registered_backend_reports_a_status_with_a_reason():
     statuses = fastkm.available_backends()
-    assert set(statuses) == {"numpy", "numba", "cupy"}
+    assert set(statuses) == {"numpy", "numba", "cupy", "dask"}
     assert statuses["numpy"].available
     for status in statuses.values():
         assert status.detail  # available: what runs it; unavailable: why not
@@ -28,7 +28,7 @@ def test_available_backends_is_printable_from_the_command_line():
         [sys.executable, "-c", "import fastkm; print(fastkm.available_backends())"],
         check=True, capture_output=True, text=True,
     ).stdout
-    for name in ("numpy", "numba", "cupy"):
+    for name in ("numpy", "numba", "cupy", "dask"):
         assert f"name='{name}'" in out
 
 
@@ -104,7 +104,7 @@ def test_numpy_backend_options_are_checked():
 
 
 def test_backend_names_constant():
-    assert BACKEND_NAMES == ("auto", "numpy", "numba", "cupy")
+    assert BACKEND_NAMES == ("auto", "numpy", "numba", "cupy", "dask")
 
 
 @pytest.mark.parametrize(

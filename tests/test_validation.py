@@ -156,7 +156,7 @@ def test_bad_init(init, error, match):
         (dict(n_init="many"), ValueError, "n_init must be a positive integer or 'auto'"),
         (dict(random_state="seed"), TypeError, "random_state must be None, an int seed"),
         (dict(random_state=-1), ValueError, "random_state must be a non-negative integer"),
-        (dict(backend="tpu"), ValueError, "backend must be one of 'auto', 'numpy', 'numba', 'cupy', got 'tpu'"),
+        (dict(backend="tpu"), ValueError, "backend must be one of 'auto', 'numpy', 'numba', 'cupy', 'dask', got 'tpu'"),
         (dict(backend=3), TypeError, "backend must be a backend name"),
     ],
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import BackendUnavailableError
-from .base import Backend, StepResult, array_namespace, is_cupy_array
+from .base import Backend, StepResult, array_namespace, is_cupy_array, is_dask_array
 
 __all__ = [
     "BACKEND_NAMES",
@@ -51,6 +51,7 @@ _REGISTRY: dict[str, _Entry] = {
         "fastkm.backends.cupy_backend",
         "pip install 'fastkm[cuda12]' (CUDA 12.x driver) or 'fastkm[cuda13]' (CUDA 13.x driver)",
     ),
+    "dask": _Entry("fastkm.backends.dask_backend", "pip install 'fastkm[dask]'"),
 }
 
 #: Every name :func:`get_backend` accepts.
@@ -102,7 +103,7 @@ def available_backends() -> dict[str, BackendStatus]:
 
     >>> statuses = available_backends()
     >>> sorted(statuses)
-    ['cupy', 'numba', 'numpy']
+    ['cupy', 'dask', 'numba', 'numpy']
     >>> statuses["numpy"].available
     True
     """
@@ -114,11 +115,13 @@ def get_backend(name: str | Backend | None = None, X: Any = None, **options: Any
 
     Parameters
     ----------
-    name : {"auto", "numpy", "numba", "cupy"}, Backend instance or None
+    name : {"auto", "numpy", "numba", "cupy", "dask"}, Backend instance or None
         ``None`` reads the ``FASTKM_BACKEND`` environment variable and falls
-        back to ``"auto"``. ``"auto"`` picks CuPy when ``X`` is a CuPy array
-        (or, with a warning, the CPU when the CuPy backend cannot run), else
-        Numba when available, else NumPy. A ready-made backend instance is
+        back to ``"auto"``. ``"auto"`` picks Dask when ``X`` is a Dask array,
+        CuPy when it is a CuPy array (or, with a warning, the CPU when the CuPy
+        backend cannot run), else Numba when available, else NumPy. For a
+        Dask array, ``"numpy"``, ``"numba"`` or ``"cupy"`` name the backend
+        each chunk is computed with. A ready-made backend instance is
         returned as it is.
     X : array, optional
         The data, consulted by ``"auto"``.
@@ -139,7 +142,7 @@ def get_backend(name: str | Backend | None = None, X: Any = None, **options: Any
     >>> get_backend("tpu")
     Traceback (most recent call last):
     ...
-    ValueError: backend must be one of 'auto', 'numpy', 'numba', 'cupy', got 'tpu'
+    ValueError: backend must be one of 'auto', 'numpy', 'numba', 'cupy', 'dask', got 'tpu'
     """
     if name is not None and not isinstance(name, str):
         if isinstance(name, Backend):
@@ -153,6 +156,9 @@ def get_backend(name: str | Backend | None = None, X: Any = None, **options: Any
         name = os.environ.get(ENV_VAR) or "auto"
         source = f"the {ENV_VAR} environment variable" if ENV_VAR in os.environ else source
     name = _check_name(name, allow_auto=True, source=source)
+    if is_dask_array(X) and name != "dask":
+        options = {"chunk_backend": None if name == "auto" else name, **options}
+        name = "dask"
     if name == "auto":
         name = _auto_choice(X)
     status = backend_status(name)

@@ -29,6 +29,13 @@ Conventions shared by every primitive:
 
 No primitive may build an ``(n_samples, n_clusters)`` matrix unless the caller
 asks for exactly that (:meth:`Backend.pairwise_sq_distances`).
+
+Whatever the driver does over all ``n_samples`` rows beyond the hot step
+(cluster sizes, the farthest points for empty clusters, the variance behind
+``tol``, k-means||'s sampling) is written once as a *row function* and run
+through :meth:`Backend.map_rows`: a backend whose arrays live in one process
+calls it once on whole arrays (:class:`InProcess`); the Dask backend calls it
+on every chunk, where the chunk lives, and merges the small results.
 """
 
 from __future__ import annotations
@@ -39,8 +46,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
-    "Backend", "HostArrays", "StepResult", "array_namespace", "column_bounds", "is_cupy_array", "to_backend", "to_host",
-    "to_input_type",
+    "Backend", "HostArrays", "InProcess", "StepParts", "StepResult", "array_namespace", "column_bounds", "is_cupy_array",
+    "is_dask_array", "to_backend", "to_host", "to_input_type",
 ]  # fmt: skip
 
 Array = Any  # numpy.ndarray or cupy.ndarray, depending on the backend
@@ -62,6 +69,32 @@ class StepResult(NamedTuple):
     """
     n_changed: Array
     """0-d integer array: how many labels differ from those the ``labels`` buffer held."""
+
+
+class StepParts(NamedTuple):
+    """One assign-and-accumulate pass over some rows, its totals still in exact-sum parts.
+
+    Parts (leading axis: coarse to fine, on the grids of
+    :meth:`~fastkm.backends.exact.Scale.grids`) of passes over different rows
+    add exactly, in any order; :meth:`combined` turns them into the totals.
+    """
+
+    labels: Array
+    sums: Array
+    """``(folds, n_clusters, n_features)`` float64."""
+    counts: Array
+    """``(folds, n_clusters)`` float64."""
+    inertia: Array
+    """``(folds,)`` float64."""
+    n_changed: Array
+
+    def combined(self) -> StepResult:
+        """The :class:`StepResult` of these parts (the one rounding sequence every backend ends with)."""
+        from .exact import combine
+
+        return StepResult(
+            self.labels, combine(self.sums), combine(self.counts), combine(self.inertia)[()], self.n_changed
+        )
 
 
 @runtime_checkable
@@ -119,6 +152,34 @@ class Backend(Protocol):
         ``Scale.of(X, sample_weight, centroids)``: one more pass over ``X``).
         """
 
+    def accumulate_parts(
+        self,
+        X: Array,
+        centroids: Array,
+        sample_weight: Array | None,
+        labels: Array | None = None,
+        scale: Any = None,
+    ) -> StepParts:
+        """:meth:`assign_accumulate` with its totals left in exact-sum parts (:class:`StepParts`).
+
+        ``assign_accumulate`` is ``accumulate_parts(...).combined()``; the
+        parts of passes over different rows (chunks of a Dask array) add
+        exactly, so a chunked pass gives the bits of a whole one.
+        """
+
+    def map_rows(
+        self, function: Any, *arrays: Any, merge: Any = None, rows_out: tuple = (), **shared: Any
+    ) -> Any:
+        """Run a row function over row-aligned arrays (``None`` passes through) and merge its results.
+
+        ``function(backend, offset, *row_blocks, **shared)`` gets a backend
+        of the blocks' own kind, the index of the blocks' first row, and the
+        blocks; ``merge(a, b)`` (associative) combines two results. With
+        ``rows_out`` (a ``(dtype, trailing shape)`` per output) the function
+        returns ``(tuple of per-row outputs, result)`` and ``map_rows``
+        returns ``(tuple of per-row arrays of this backend, merged result)``.
+        """
+
     def labelled_sq_distances(self, X: Array, centroids: Array, labels: Array) -> Array:
         """``(n_samples,)`` float64: the squared distance of each point to ``centroids[labels]``.
 
@@ -151,8 +212,36 @@ class Backend(Protocol):
         Used where the caller really wants every distance: ``KMeans.transform``.
         """
 
+    def rows_like(self, array: Array, X: Array) -> Array:
+        """A per-row array (sample weights) laid out like ``X``'s rows (Dask: chunked alike, on the workers)."""
 
-class HostArrays:
+    def take_rows(self, X: Array, indices: Any) -> Array:
+        """A copy of the rows of ``X`` at ``indices``, in that order, as a small array of this backend."""
+
+
+class InProcess:
+    """The row-level primitives of a backend whose arrays live in one process (NumPy, Numba, CuPy).
+
+    ``map_rows`` is one call on the whole arrays; ``assign_accumulate`` combines
+    the parts of ``accumulate_parts``.
+    """
+
+    def map_rows(self, function: Any, *arrays: Any, merge: Any = None, rows_out: tuple = (), **shared: Any) -> Any:
+        return function(self, 0, *arrays, **shared)
+
+    def assign_accumulate(
+        self, X: Array, centroids: Array, sample_weight: Array | None, labels: Array | None = None, scale: Any = None
+    ) -> StepResult:
+        return self.accumulate_parts(X, centroids, sample_weight, labels, scale).combined()
+
+    def rows_like(self, array: Array, X: Array) -> Array:
+        return array
+
+    def take_rows(self, X: Array, indices: Any) -> Array:
+        return X[self.xp.asarray(indices)].copy()
+
+
+class HostArrays(InProcess):
     """Array in / out for the CPU backends, whose arrays are NumPy arrays."""
 
     xp = np
@@ -167,6 +256,11 @@ class HostArrays:
 def is_cupy_array(array: Any) -> bool:
     """Whether ``array`` is a CuPy array, decided without importing CuPy."""
     return type(array).__module__.split(".", 1)[0] == "cupy"
+
+
+def is_dask_array(array: Any) -> bool:
+    """Whether ``array`` is a Dask array, decided without importing Dask."""
+    return type(array).__module__.split(".", 1)[0] == "dask" and hasattr(array, "chunks")
 
 
 def array_namespace(array: Any) -> ModuleType:
@@ -201,6 +295,10 @@ def column_bounds(X: Any) -> tuple[np.ndarray, np.ndarray]:
     >>> column_bounds(np.array([[1.0, 5.0], [-2.0, 3.0], [0.0, 4.0]]))
     (array([-2.,  3.]), array([1., 5.]))
     """
+    if is_dask_array(X):
+        from .dask_backend import column_bounds as chunked_bounds
+
+        return chunked_bounds(X)
     n_samples, n_features = X.shape
     group = max(1, 256 // max(n_features, 1))
     whole = n_samples - n_samples % group if X.flags.c_contiguous else 0
@@ -220,7 +318,9 @@ def to_backend(X: Any, backend: Backend) -> Array:
 
 
 def to_input_type(array: Array, backend: Backend, on_gpu: bool) -> Any:
-    """Return a backend result in the caller's array type: CuPy if ``on_gpu``, else NumPy."""
+    """Return a backend result in the caller's array type: CuPy if ``on_gpu``, else NumPy (Dask stays Dask)."""
+    if is_dask_array(array):
+        return array
     if on_gpu:
         import cupy
 

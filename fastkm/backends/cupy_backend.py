@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from ..validation import check_integer
-from .base import StepResult
+from .base import InProcess, StepParts
 from .exact import Scale, SumGrid, combine, direct_threshold, gemm_threshold
 
 __all__ = ["CupyBackend", "KERNELS", "SOURCE", "describe", "unavailable_reason"]
@@ -164,7 +164,7 @@ def _function(device_id: int, name: str):
     return _module(device_id).get_function(name)
 
 
-class CupyBackend:
+class CupyBackend(InProcess):
     """CuPy implementation of the backend contract (one NVIDIA GPU).
 
     Parameters
@@ -248,7 +248,7 @@ class CupyBackend:
             self._step(X, centroids, None, labels, sq_dist, None)
         return labels, sq_dist
 
-    def assign_accumulate(self, X, centroids, sample_weight, labels=None, scale: Scale | None = None) -> StepResult:
+    def accumulate_parts(self, X, centroids, sample_weight, labels=None, scale: Scale | None = None) -> StepParts:
         cp = self._cupy
         with cp.cuda.Device(self.device):
             if labels is None:
@@ -257,10 +257,8 @@ class CupyBackend:
                 raise TypeError("labels must be a C-contiguous int32 CuPy array (the buffer is written in place)")
             scale = scale or Scale.of(X, sample_weight, centroids)  # (the driver's: no wait for the device)
             sums, counts, inertia, counters = self._step(X, centroids, sample_weight, labels, None, scale)
-            # every part is on an exact-sum grid: the device's atomics left them exact; combine them once
-            return StepResult(
-                labels, combine(sums), combine(counts), combine(inertia), counters[0].astype(np.int64).reshape(())
-            )
+            # every part is on an exact-sum grid: the device's atomics left them exact
+            return StepParts(labels, sums, counts, inertia, counters[0].astype(np.int64).reshape(()))
 
     def labelled_sq_distances(self, X, centroids, labels):
         cp = self._cupy

@@ -63,6 +63,7 @@ import numpy as np
 __all__ = [
     "Scale",
     "SumGrid",
+    "add_parts",
     "canonical_sq_distances",
     "canonical_to_labelled",
     "combine",
@@ -273,6 +274,15 @@ def combine(parts: Any) -> Any:
     for part in parts[-2::-1]:
         total = part + total
     return total
+
+
+def add_parts(parts: Any, others: Any) -> list[Any]:
+    """Two exact sums' parts added part by part: exact, so partial sums merge in any order.
+
+    >>> add_parts([np.float64(1.0), np.float64(0.5)], [np.float64(2.0), np.float64(0.25)])
+    [np.float64(3.0), np.float64(0.75)]
+    """
+    return [part + other for part, other in zip(parts, others)]
 
 
 def reproducible_sum(values: Any, grid: SumGrid, axis: Any = None) -> Any:

@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import intrinsic
 
-from .base import HostArrays, StepResult
+from .base import HostArrays, StepParts
 from .exact import Scale, combine, direct_threshold, gemm_threshold
 from ..validation import check_integer
 from .numba_runtime import kernel, numba_cache_dir, single_threaded_blas, threading_layer
@@ -529,26 +529,22 @@ class NumbaBackend(HostArrays):
         self._run(X, centroids, np.empty(0, dtype=X.dtype), labels, sq_dist, None, accumulate=False)
         return labels, sq_dist
 
-    def assign_accumulate(
+    def accumulate_parts(
         self,
         X: np.ndarray,
         centroids: np.ndarray,
         sample_weight: np.ndarray | None,
         labels: np.ndarray | None = None,
         scale: Scale | None = None,
-    ) -> StepResult:
+    ) -> StepParts:
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
         scale = scale or Scale.of(X, sample_weight, centroids)
         weight = _weights_or_empty(sample_weight, X.dtype)
         sums, counts, stats = self._run(X, centroids, weight, labels, np.empty(0), scale, accumulate=True)
         # every part is on an exact-sum grid: adding the threads' in any order gives the same bits
-        return StepResult(
-            labels,
-            combine(sums.sum(axis=0)),
-            combine(counts.sum(axis=0)),
-            np.float64(combine(stats[:, :2].sum(axis=0))),
-            np.int64(stats[:, 2].sum()),
+        return StepParts(
+            labels, sums.sum(axis=0), counts.sum(axis=0), stats[:, :2].sum(axis=0), np.int64(stats[:, 2].sum())
         )
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:

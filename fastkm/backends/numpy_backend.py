@@ -19,8 +19,8 @@ import logging
 import numpy as np
 
 from ..validation import check_integer
-from .base import HostArrays, StepResult
-from .exact import Scale, canonical_sq_distances, canonical_to_labelled, combine, fold, gemm_threshold, reproducible_sum
+from .base import HostArrays, StepParts
+from .exact import Scale, canonical_sq_distances, canonical_to_labelled, fold, gemm_threshold, reproducible_sum
 
 __all__ = ["NumpyBackend", "unavailable_reason"]
 
@@ -77,14 +77,14 @@ class NumpyBackend(HostArrays):
         self.last_recheck_share = screen.n_rechecked / max(X.shape[0], 1)
         return labels, sq_dist
 
-    def assign_accumulate(
+    def accumulate_parts(
         self,
         X: np.ndarray,
         centroids: np.ndarray,
         sample_weight: np.ndarray | None,
         labels: np.ndarray | None = None,
         scale: Scale | None = None,
-    ) -> StepResult:
+    ) -> StepParts:
         n_clusters, n_features = centroids.shape
         sums_grid, counts_grid, inertia_grid = (scale or Scale.of(X, sample_weight, centroids)).grids()
         screen = _Screen(centroids)
@@ -108,7 +108,7 @@ class NumpyBackend(HostArrays):
             terms = block_sq_dist if weight is None else block_sq_dist * weight
             inertia += [part.sum() for part in fold(terms, inertia_grid)]
         self.last_recheck_share = screen.n_rechecked / max(X.shape[0], 1)
-        return StepResult(labels, combine(sums), combine(counts), np.float64(combine(inertia)), np.int64(n_changed))
+        return StepParts(labels, sums, counts, inertia, np.int64(n_changed))
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
