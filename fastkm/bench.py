@@ -850,6 +850,10 @@ def strategy_sweep(n_samples: int = 200_000, echo: Callable[[str], Any] | None =
 # -- Dask: fastkm on a LocalCluster against dask-ml and against one process ------------------------------
 #: The Dask benchmark's shapes (N, d, K): grid point B, and B at 10x N.
 DASK_SHAPES = ((1_000_000, 16, 64), (10_000_000, 16, 64))
+#: What fastkm on Dask is compared with: dask-ml's KMeans, and fastkm-numba in one process.
+DASK_PEERS = ("dask-ml", "single")
+#: dask-ml's seeding and default fit are timed up to this N (past it they take minutes).
+DASK_ML_FULL_FIT_MAX_N = 1_000_000
 
 def _worker_peak_kib(reset: bool = False) -> int:
     """This process's peak resident memory in KiB (with ``reset``: set the mark to the current RSS first; Linux)."""
@@ -868,7 +872,7 @@ def dask_record(
     scheduler: str | None = None,
     iterations: int = 6,
     repeats: int = 2,
-    peers: tuple = ("dask-ml", "single"),
+    peers: tuple = DASK_PEERS,
     echo: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """fastkm on a Dask cluster against dask-ml's ``KMeans`` and single-process fastkm (Numba), in one run.
@@ -930,17 +934,21 @@ def dask_record(
                 for name, (data, fit) in implementations.items():
                     client.run(_worker_peak_kib, reset=True)
                     timing = _per_iteration_ms(fit, iterations, repeats)
-                    seeding, default_fit = _dask_seeding_and_fit(name, data, n_clusters)
+                    # (dask-ml's default fit takes minutes past 1M points: timed at 1M and below)
+                    skip = name == "dask-ml" and n_samples > DASK_ML_FULL_FIT_MAX_N
+                    seeding, default_fit = (None, None) if skip else _dask_seeding_and_fit(name, data, n_clusters)
                     peak = max(client.run(_worker_peak_kib).values()) / 1024 if name != "fastkm-single" else None
                     row[name] = {"ms_per_iteration": timing["ms"], "seeding_s": seeding, "fit10_s": default_fit,
                                  "worker_peak_mib": peak}  # fmt: skip
                     echo(table.line(f"{n_samples:,}", str(n_features), str(n_clusters), name,
-                                    format_duration(timing["ms"]), format_duration(seeding * 1e3),
-                                    format_duration(default_fit * 1e3), "" if peak is None else f"{peak:,.0f} MiB"))  # fmt: skip
+                                    format_duration(timing["ms"]), *(format_duration(None if s is None else s * 1e3)
+                                    for s in (seeding, default_fit)), "" if peak is None else f"{peak:,.0f} MiB"))  # fmt: skip
                 tiny = X_dask[: 256 * len(X_dask.chunks[0])].rechunk((256, n_features)).persist()
                 row["scheduler_ms_per_iteration"] = _per_iteration_ms(
                     lambda n: _passes(kmeans(tiny, n_clusters, init=init, tol=0.0, max_iter=n).n_iter, n), iterations, repeats
                 )["ms"]  # fmt: skip
+                if "single" in peers and n_samples == max(shape[0] for shape in shapes):
+                    row["seeding_quality"] = _seeding_quality(X, n_clusters, echo)
                 row["ratios"] = _dask_ratios(row)
                 echo(f"  scheduler cost per iteration (N={256 * row['chunks']:,}, same chunks): "
                      f"{format_duration(row['scheduler_ms_per_iteration'])}; " +
@@ -950,6 +958,30 @@ def dask_record(
         if cluster is not None:
             cluster.close()
     return record
+
+
+def _seeding_quality(X: np.ndarray, n_clusters: int, echo: Callable[[str], Any], seeds: tuple = (0, 1)) -> dict:
+    """k-means|| against greedy k-means++ in one process: seeding time and the inertia after convergence."""
+    from .init import kmeans_parallel, kmeans_plusplus
+    from .lloyd import kmeans
+
+    result: dict[str, Any] = {}
+    for name, seed_with in (("k-means||", kmeans_parallel), ("k-means++", lambda *a, **k: kmeans_plusplus(*a, **k)[0])):
+        runs = []
+        for seed in seeds:
+            start = time.perf_counter()
+            init = seed_with(X, n_clusters, random_state=seed)
+            seconds = time.perf_counter() - start
+            fitted = kmeans(X, n_clusters, init=init)
+            runs.append({"seeding_s": seconds, "inertia": fitted.inertia, "n_iter": fitted.n_iter})
+        result[name] = {"runs": runs, "seeding_s": float(np.median([r["seeding_s"] for r in runs])),
+                        "inertia": float(np.median([r["inertia"] for r in runs]))}  # fmt: skip
+    result["inertia_ratio"] = result["k-means||"]["inertia"] / result["k-means++"]["inertia"]
+    echo(f"  seeding in one process (medians of seeds {list(seeds)}): k-means|| "
+         f"{format_duration(result['k-means||']['seeding_s'] * 1e3)}, greedy k-means++ "
+         f"{format_duration(result['k-means++']['seeding_s'] * 1e3)}; converged inertia k-means|| / k-means++ "
+         f"= {result['inertia_ratio']:.4f}")  # fmt: skip
+    return result
 
 
 def _passes(made: int, asked: int) -> int:
@@ -980,7 +1012,8 @@ def _dask_ratios(row: dict) -> dict[str, float]:
     ratios = {}
     if "dask-ml" in row:
         ratios["per-iteration speed-up over dask-ml"] = row["dask-ml"]["ms_per_iteration"] / ours["ms_per_iteration"]
-        ratios["fit(10) speed-up over dask-ml"] = row["dask-ml"]["fit10_s"] / ours["fit10_s"]
+        if row["dask-ml"]["fit10_s"] is not None:
+            ratios["fit(10) speed-up over dask-ml"] = row["dask-ml"]["fit10_s"] / ours["fit10_s"]
     if "fastkm-single" in row:
         ratios["per-iteration time over one process"] = ours["ms_per_iteration"] / row["fastkm-single"]["ms_per_iteration"]
         ratios["seeding in iterations"] = ours["seeding_s"] * 1e3 / ours["ms_per_iteration"]

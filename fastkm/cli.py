@@ -81,8 +81,10 @@ def _verbose() -> bool:
     return bool(click.get_current_context().find_root().obj.get("verbose"))
 
 
+#: (The commands read their data into memory: the Dask backend is for Dask arrays, from Python.)
 _backend_option = click.option(
-    "--backend", type=click.Choice(BACKEND_NAMES, case_sensitive=False), default=None, help="Default: $FASTKM_BACKEND or auto."
+    "--backend", type=click.Choice([name for name in BACKEND_NAMES if name != "dask"], case_sensitive=False),
+    default=None, help="Default: $FASTKM_BACKEND or auto.",
 )
 
 
@@ -217,7 +219,7 @@ def _is_demo_picture(path: Path) -> bool:
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-k", "--n-clusters", required=True, type=int, help="Number of clusters K.")
 @_backend_option
-@click.option("--init", "init", type=click.Choice(["k-means++", "random"]), default="k-means++", show_default=True)
+@click.option("--init", "init", type=click.Choice(["k-means++", "k-means||", "random"]), default="k-means++", show_default=True)
 @click.option("--n-init", default="auto", show_default=True, help="Runs from different starts (an integer, or auto).")
 @click.option("--max-iter", default=300, show_default=True, type=int)
 @click.option("--tol", default=1e-4, show_default=True, type=float, help="Stop when centroids move less (relative).")
@@ -357,11 +359,16 @@ def _same_decimals(values: np.ndarray, digits: int = 6) -> list[str]:
 @click.option("--full-fit", "fits", is_flag=True, help="Also time default fits against scikit-learn (N=1M, d=16, K=64 and 256).")
 @click.option("--rss", is_flag=True, help="Also measure the peak RSS of a fit (N=10M, d=16, K=64; Linux).")
 @click.option("--sweep", is_flag=True, help="Also sweep the Numba backend's direct/GEMM threshold over d and K.")
+@click.option("--dask", "dask_run", is_flag=True, help="Instead of the grid: fastkm on a Dask cluster against dask-ml and "
+              "one process, at (1M, 16, 64) and (10M, 16, 64) x --scale; --peers from dask-ml, single.")  # fmt: skip
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="--dask: LocalCluster workers (one thread each).")
+@click.option("--scheduler", default=None, help="--dask: the address of a running scheduler, instead of a LocalCluster.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the whole record (machine, floors, rows) here.")  # fmt: skip
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Bar chart of the times (PNG).")
 @_force_option
-def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, sweep, json_path, plot_path, force) -> None:
+def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, sweep, dask_run, workers, scheduler,
+          json_path, plot_path, force) -> None:  # fmt: skip
     """Per-iteration times against peers at the grid points, in one run, with the measured floors.
 
     Prints a short summary of the machine, then a row per grid point and
@@ -383,6 +390,9 @@ def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, swe
     from . import bench as harness
 
     try:
+        if dask_run:
+            _dask_bench(harness, peers, scale, workers, scheduler, iterations, repeats, json_path, force)
+            return
         points = harness.parse_points(grid)
         chosen = {
             option: None if text is None else harness.parse_names(text, valid, option)
@@ -412,6 +422,25 @@ def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, swe
                 click.echo(f"wrote {path}")
     except (ValueError, OSError, ImportError) as exc:  # one line and exit code 2, as `python -m fastkm.bench` too
         raise _UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def _dask_bench(harness, peers, scale, workers, scheduler, iterations, repeats, json_path, force) -> None:
+    """``fastkm bench --dask``: the Dask record, printed and (``--json``) written."""
+    import json
+
+    peers = harness.DASK_PEERS if peers is None else tuple(harness.parse_names(peers, harness.DASK_PEERS, "--peers"))
+    shapes = tuple((max(1000, round(n * (scale or 1.0))), d, k) for n, d, k in harness.DASK_SHAPES)
+    with OutputFiles(force=force) as outputs:
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path = outputs.add(json_path, ".json", "--json")
+        record = harness.dask_record(shapes, n_workers=workers, scheduler=scheduler, iterations=iterations,
+                                     repeats=repeats, peers=peers, echo=click.echo)  # fmt: skip
+        if json_path is not None:
+            outputs.write(json_path, lambda temporary: Path(temporary).write_text(
+                json.dumps(record, indent=1) + "\n", encoding="utf-8"))  # fmt: skip
+    if json_path is not None:
+        click.echo(f"wrote {json_path}")
 
 
 @main.command()

@@ -119,10 +119,25 @@ def test_bench_runs_the_shared_harness(tmp_path):
     assert record["grid"][0]["implementation"] == "numpy" and record["grid"][0]["n_samples_run"] == 4000
 
 
+def test_bench_dask_runs_fastkm_on_a_local_cluster(tmp_path):
+    pytest.importorskip("distributed", reason="distributed is an extra: pip install 'fastkm[dask]'")
+    out = tmp_path / "dask.json"
+    result = run("bench", "--dask", "--scale", "0.002", "--peers", "", "--repeats", "1", "--iterations", "2",
+                 "--json", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    import json
+
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["n_samples"] for row in rows] == [2000, 20000]
+    for row in rows:
+        assert row["fastkm-dask"]["ms_per_iteration"] > 0 and row["fastkm-dask"]["worker_peak_mib"] > 0
+        assert row["scheduler_ms_per_iteration"] > 0 and row["chunks"] == 2
+
+
 def test_info_lists_every_backend():
     result = run("info")
     assert result.returncode == 0, result.stderr
-    for name in ("numpy", "numba", "cupy"):
+    for name in ("numpy", "numba", "cupy", "dask"):
         assert f"  {name}" in result.stdout
 
 

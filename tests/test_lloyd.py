@@ -135,6 +135,37 @@ def test_kmeans_plusplus_never_picks_zero_weight_points():
         assert indices.max() < 20
 
 
+@pytest.mark.parametrize("init", ["k-means++", "k-means||"])
+def test_seeding_puts_one_seed_in_each_separated_blob(init):
+    X, labels, _, _ = make_separated(3000, 3, 10, seed=6)
+    for seed in range(3):
+        seeds = fastkm.kmeans(X, 10, init=init, max_iter=1, random_state=seed, backend="numpy").inertia_history[0]
+        reference = fastkm.kmeans(X, 10, init=X[[np.flatnonzero(labels == k)[0] for k in range(10)]], max_iter=1,
+                                  backend="numpy").inertia_history[0]  # fmt: skip
+        assert seeds < 3 * reference  # a blob without a seed would cost far more than this
+
+
+def test_kmeans_parallel_draws_by_weight_and_row_not_by_order_of_work():
+    X = np.random.default_rng(0).standard_normal((500, 2))
+    weight = np.zeros(500)
+    weight[100:140] = 1.0
+    for seed in range(4):
+        centroids = fastkm.kmeans_parallel(X, 5, sample_weight=weight, random_state=seed, backend="numpy")
+        assert all(any(np.array_equal(c, x) for x in X[100:140]) for c in centroids)  # only weighted rows
+    a = fastkm.kmeans_parallel(X, 5, random_state=3, n_rounds=2, backend="numpy")
+    np.testing.assert_array_equal(a, fastkm.kmeans_parallel(X, 5, random_state=3, n_rounds=2, backend="numba"))
+    assert not np.array_equal(a, fastkm.kmeans_parallel(X, 5, random_state=4, n_rounds=2, backend="numpy"))
+
+
+def test_kmeans_parallel_with_fewer_distinct_points_than_clusters():
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 0.0]]), 50, axis=0)
+    centroids = fastkm.kmeans_parallel(X, 5, random_state=0, backend="numpy")
+    assert centroids.shape == (5, 2)
+    assert {tuple(c) for c in centroids} == {(0.0, 0.0), (5.0, 5.0), (9.0, 0.0)}  # every distinct point, some twice
+    with pytest.warns(fastkm.ConvergenceWarning, match="distinct clusters"):
+        fastkm.kmeans(X, 5, init="k-means||", random_state=0, backend="numpy")
+
+
 def test_sample_weight_equals_repeating_points():
     """Integer weights are repetitions: same centroids and inertia from the same start."""
     X, _, _, init = make_separated(300, 2, 4, seed=7)

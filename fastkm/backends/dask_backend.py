@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..validation import check_integer
 from .base import StepParts, array_namespace, is_cupy_array, is_dask_array, to_host
 
 __all__ = ["DaskBackend", "column_bounds", "unavailable_reason"]
@@ -79,6 +80,9 @@ class DaskBackend:
         ``"auto"``: when it takes at most half the cluster's memory (else each
         iteration reads the chunks again from their source, e.g. ``.npy``
         files: data larger than the cluster streams).
+    scatter_bytes : int
+        Centroids larger than this go to every worker once per iteration
+        (``Client.scatter``); smaller ones travel inside each chunk's task.
 
     Examples
     --------
@@ -96,7 +100,9 @@ class DaskBackend:
     #: Greedy k-means++ needs a round trip per candidate: on Dask, "k-means++" seeds by k-means||.
     scalable_seeding_only = True
 
-    def __init__(self, chunk_backend: str | None = None, client: Any = None, persist: Any = "auto"):
+    def __init__(
+        self, chunk_backend: str | None = None, client: Any = None, persist: Any = "auto", scatter_bytes: int = 2**20
+    ):
         if chunk_backend is not None and chunk_backend not in ("numba", "numpy", "cupy"):
             raise ValueError(f"chunk_backend must be 'numba', 'numpy', 'cupy' or None, got {chunk_backend!r}")
         if persist not in ("auto", True, False):
@@ -104,13 +110,16 @@ class DaskBackend:
         self.chunk_backend = chunk_backend
         self.client = client
         self.persist = persist
+        self.scatter_bytes = check_integer(scatter_bytes, "scatter_bytes", minimum=0)
         self._prepared: dict[str, Any] = {}  # X's name -> the array the fit reads (persisted or not)
-        self._tokens: dict[str, str] = {}  # labels' name -> the token their chunks are held under
         self._graphs: dict[str, tuple] = {}  # an array's name -> (its graph, its chunks' keys)
         self.last_recheck_share = 0.0
 
     def __repr__(self) -> str:
-        return f"DaskBackend(chunk_backend={self.chunk_backend!r}, persist={self.persist!r})"
+        return (
+            f"DaskBackend(chunk_backend={self.chunk_backend!r}, persist={self.persist!r}, "
+            f"scatter_bytes={self.scatter_bytes!r})"
+        )
 
     @property
     def client_backend(self) -> Any:
@@ -154,13 +163,12 @@ class DaskBackend:
         from .exact import Scale
 
         scale = scale or Scale.of(X, sample_weight, centroids)
-        previous = None if labels is None else self._tokens.get(labels.name)
-        token = uuid.uuid4().hex
+        # (the previous step's labels are held, on the workers, under the token their name ends with)
+        previous = labels.name.rpartition("-")[2] if labels is not None and labels.name.startswith(_ROWS) else None
         (new_labels,), (sums, counts, inertia, n_changed, n_rechecked) = self.map_rows(
-            _step_rows, X, sample_weight, merge=_add_totals, rows_out=((np.int32, ()),), lineage=(previous, token),
+            _step_rows, X, sample_weight, merge=_add_totals, rows_out=((np.int32, ()),), hold=True, previous=previous,
             centroids=np.asarray(centroids), scale=scale,
         )  # fmt: skip
-        self._tokens = {new_labels.name: token, **dict(list(self._tokens.items())[:7])}
         self.last_recheck_share = int(n_rechecked) / max(X.shape[0], 1)
         return StepParts(new_labels, sums, counts, inertia, np.int64(n_changed))
 
@@ -205,19 +213,28 @@ class DaskBackend:
     # -- running row functions on the chunks --------------------------------------------------------
     def map_rows(
         self, function: Callable, *arrays: Any, merge: Callable | None = None, rows_out: tuple = (),
-        lineage: tuple | None = None, **shared: Any,
+        hold: bool = False, previous: str | None = None, **shared: Any,
     ) -> Any:  # fmt: skip
         """One task per chunk of rows (see :meth:`fastkm.backends.base.Backend.map_rows`); results merged here.
 
         The graph is written by hand (a task per chunk, and one that picks each
         task's small result out on the same worker, so per-row outputs never
         travel): building it through ``dask.delayed`` cost more, per chunk and
-        iteration, than running it.
+        iteration, than running it. Shared arrays over ``scatter_bytes`` are
+        sent to every worker once (``Client.scatter``), smaller ones ride in the
+        tasks. With ``lineage`` (``None`` or the token of the previous step's
+        outputs) the function gets that step's first per-row output of its
+        chunk as ``previous`` when the worker still holds it, else ``None``.
         """
         import dask.array as da
 
+        reference = next((array for array in arrays if is_dask_array(array)), None)
+        if reference is None:
+            raise TypeError(
+                "the dask backend works on Dask arrays; wrap the data with dask.array.from_array(X, chunks=...) "
+                "or pick an in-process backend (numba, numpy, cupy)"
+            )
         client = self._client()
-        reference = next(array for array in arrays if is_dask_array(array))
         row_chunks = reference.chunks[0]
         graph: dict = {}
         block_keys = []
@@ -229,11 +246,18 @@ class DaskBackend:
             graph.update(array_graph)
             block_keys.append(keys)
         token = uuid.uuid4().hex
+        scattered = {name: value for name, value in shared.items()
+                     if isinstance(value, np.ndarray) and value.nbytes > self.scatter_bytes}  # fmt: skip
+        futures = {name: client.scatter(value, broadcast=True, hash=False) for name, value in scattered.items()}
+        graph.update({future.key: future for future in futures.values()})
+        shared = {name: value for name, value in shared.items() if name not in scattered}
+        held = (previous, token) if hold else None
         run_keys = [(f"fastkm-{function.__name__}-{token}", index) for index in range(len(row_chunks))]
         offset = 0
         for index, key in enumerate(run_keys):
-            call = _Call(function, self.chunk_backend, offset, index, lineage, shared, bool(rows_out))
-            graph[key] = (_run_chunk, call, *(None if keys is None else keys[index] for keys in block_keys))
+            call = _Call(function, self.chunk_backend, offset, index, held, shared, bool(rows_out), tuple(futures))
+            blocks = (None if keys is None else keys[index] for keys in block_keys)
+            graph[key] = (_run_chunk, call, *blocks, *(future.key for future in futures.values()))
             offset += row_chunks[index]
         small_keys = run_keys
         if rows_out:  # (picked out where the chunk ran: the per-row arrays stay there)
@@ -249,7 +273,7 @@ class DaskBackend:
         runs = futures[len(small_keys) :]
         per_row = []
         for j, (dtype, trailing) in enumerate(rows_out):
-            name = f"fastkm-rows{j}-{token}"
+            name = f"{_ROWS}{j}-{token}"
             rows_graph: dict = {run.key: run for run in runs}
             rows_graph.update({(name, index, *(0,) * len(trailing)): (_rows_of, run.key, j)
                                for index, run in enumerate(runs)})  # fmt: skip
@@ -322,11 +346,11 @@ _HELD: "weakref.WeakValueDictionary[tuple, _ChunkOut]" = weakref.WeakValueDictio
 class _Call:
     """What a chunk task runs, in one object (a graph would otherwise read tuples in it as tasks)."""
 
-    __slots__ = ("function", "spec", "offset", "index", "lineage", "shared", "has_rows")
+    __slots__ = ("function", "spec", "offset", "index", "lineage", "shared", "has_rows", "scattered")
 
-    def __init__(self, function, spec, offset, index, lineage, shared, has_rows):
+    def __init__(self, function, spec, offset, index, lineage, shared, has_rows, scattered):
         self.function, self.spec, self.offset, self.index = function, spec, offset, index
-        self.lineage, self.shared, self.has_rows = lineage, shared, has_rows
+        self.lineage, self.shared, self.has_rows, self.scattered = lineage, shared, has_rows, scattered
 
     def __getstate__(self):
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -346,10 +370,12 @@ def _small_of(out: _ChunkOut) -> Any:
     return out.small
 
 
-def _run_chunk(call: _Call, *blocks):
+def _run_chunk(call: _Call, *arguments):
     """Run a row function on one chunk: on the chunk's backend, with results made small and host-side."""
     function, spec, offset, index = call.function, call.spec, call.offset, call.index
-    lineage, shared, has_rows = call.lineage, call.shared, call.has_rows
+    lineage, has_rows = call.lineage, call.has_rows
+    blocks = arguments[: len(arguments) - len(call.scattered)]
+    shared = {**call.shared, **dict(zip(call.scattered, arguments[len(blocks) :]))}
     backend = _chunk_backend(spec, next(block for block in blocks if block is not None))
     if lineage is not None:
         previous, token = lineage
@@ -363,6 +389,10 @@ def _run_chunk(call: _Call, *blocks):
     if lineage is not None:
         _HELD[(token, index)] = out
     return out
+
+
+#: Names of the per-row arrays map_rows returns start with this (then the output's index, "-", the token).
+_ROWS = "fastkm-rows"
 
 
 def _rows_of(out: _ChunkOut, j: int) -> Any:
