@@ -117,17 +117,26 @@ def kmeans_plusplus(
     >>> sorted(int(i) // 2 for i in indices)   # one seed from each far-apart pair
     [0, 1]
     """
+    backend, X_backend, n_clusters, weight, rng, on_gpu = _seeding_inputs(
+        X, n_clusters, sample_weight, random_state, backend
+    )
+    if n_local_trials is not None:
+        n_local_trials = check_integer(n_local_trials, "n_local_trials", minimum=1)
+    centroids, indices = _kmeans_plusplus(X_backend, n_clusters, weight, rng, backend, n_local_trials)
+    return to_input_type(centroids, backend, on_gpu), indices
+
+
+def _seeding_inputs(X: Any, n_clusters: Any, sample_weight: Any, random_state: Any, backend: Any) -> tuple:
+    """The public seeding functions' checks: ``(backend, X, n_clusters, weight, rng, X on a GPU?)``."""
     backend = get_backend(backend, X)
     X_checked = check_data(X)
     X_backend = to_backend(X_checked, backend)
     n_clusters = check_n_clusters(n_clusters, X_backend.shape[0])
     weight = check_sample_weight(sample_weight, X_backend.shape[0], X_backend.dtype, backend.xp)
     check_weight_scale(X_backend, weight)
-    if n_local_trials is not None:
-        n_local_trials = check_integer(n_local_trials, "n_local_trials", minimum=1)
-    rng = check_random_state(random_state)
-    centroids, indices = _kmeans_plusplus(X_backend, n_clusters, weight, rng, backend, n_local_trials)
-    return to_input_type(centroids, backend, is_cupy_array(X_checked)), indices
+    if weight is not None:
+        weight = backend.rows_like(weight, X_backend)
+    return backend, X_backend, n_clusters, weight, check_random_state(random_state), is_cupy_array(X_checked)
 
 
 def _kmeans_plusplus(
@@ -275,24 +284,18 @@ def kmeans_parallel(
     >>> sorted(int(c[0] > 5) for c in centroids)   # one seed from each far-apart pair
     [0, 1]
     """
-    backend = get_backend(backend, X)
-    X_checked = check_data(X)
-    X_backend = to_backend(X_checked, backend)
-    n_clusters = check_n_clusters(n_clusters, X_backend.shape[0])
-    weight = check_sample_weight(sample_weight, X_backend.shape[0], X_backend.dtype, backend.xp)
-    check_weight_scale(X_backend, weight)
-    if weight is not None:
-        weight = backend.rows_like(weight, X_backend)
+    backend, X_backend, n_clusters, weight, rng, on_gpu = _seeding_inputs(
+        X, n_clusters, sample_weight, random_state, backend
+    )
     if isinstance(oversampling_factor, bool) or not isinstance(oversampling_factor, (int, float)):
         raise TypeError(f"oversampling_factor must be a number, got {oversampling_factor!r}")
     if not (np.isfinite(oversampling_factor) and oversampling_factor > 0):
         raise ValueError(f"oversampling_factor must be a positive number, got {oversampling_factor}")
     n_rounds = check_integer(n_rounds, "n_rounds", minimum=0)
-    rng = check_random_state(random_state)
     centroids = _kmeans_parallel(
         X_backend, n_clusters, weight, rng, backend, oversampling_factor=oversampling_factor, n_rounds=n_rounds
     )
-    return to_input_type(centroids, backend, is_cupy_array(X_checked))
+    return to_input_type(centroids, backend, on_gpu)
 
 
 def _kmeans_parallel(
