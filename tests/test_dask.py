@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -237,6 +238,46 @@ def test_a_worker_killed_mid_fit_changes_nothing(client):
     assert killed
     assert_fits_agree(X, reference, candidate)
     client.wait_for_workers(2, timeout=60)  # (the nanny restarts it, for the next tests)
+
+
+def _slow_steps(seconds):
+    """In a worker: make every step task sleep first (tasks name their function by reference, so this takes)."""
+    import time
+
+    from fastkm.backends import dask_backend
+
+    original = dask_backend._step_rows
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    slow.__name__ = original.__name__
+    dask_backend._step_rows = slow
+
+
+def test_a_worker_killed_while_a_step_runs_changes_nothing(client):
+    """Killed with a step's task running on it: Dask reruns the task elsewhere; the answer is the same."""
+    X = _data("pixels", np.float64)
+    init = X[:24]
+    reference = fastkm.kmeans(X, 24, init=init, backend=REFERENCE, max_iter=6)
+    client.wait_for_workers(2, timeout=60)
+    client.run(_slow_steps, 0.5)
+    results = []
+    fit = threading.Thread(target=lambda: results.append(fastkm.kmeans(_dask(X, 2500), 24, init=init, max_iter=6)))
+    fit.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until a step's task is running, then kill its worker
+        busy = [address for address, keys in client.processing().items() if any("_step_rows" in str(k) for k in keys)]
+        if busy:
+            os.kill(client.run(os.getpid, workers=[busy[0]])[busy[0]], signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    fit.join(timeout=300)
+    assert busy and results, "no step was seen running, or the fit did not finish"
+    assert_fits_agree(X, reference, results[0])
+    client.wait_for_workers(2, timeout=60)
+    client.restart()  # (fresh workers: the other one still sleeps in every step)
 
 
 def test_an_error_in_a_worker_task_surfaces_with_its_type_and_message(client):
