@@ -32,7 +32,7 @@ class KMeans:
     ----------
     n_clusters : int, default=8
         Number of clusters K (at most the number of samples).
-    init : {"k-means++", "random"}, array of shape (n_clusters, n_features) or callable, default="k-means++"
+    init : {"k-means++", "k-means||", "random"}, array of shape (n_clusters, n_features) or callable, default="k-means++"
         How to pick initial centroids; see :func:`fastkm.kmeans`.
     n_init : int or "auto", default="auto"
         Runs from different seeds; the lowest inertia wins. ``"auto"``: 1 for

@@ -59,7 +59,8 @@ class KMeansResult:
     """The outcome of a k-means fit.
 
     Arrays are of the input's array type (NumPy in, NumPy out; CuPy in, CuPy
-    out). ``labels`` are the nearest centroid of each point under
+    out; Dask in: NumPy centroids, and labels as a Dask array held on the
+    workers). ``labels`` are the nearest centroid of each point under
     ``centroids``, and ``inertia`` is the weighted sum of squared distances of
     the points to those centroids.
     """
@@ -116,12 +117,14 @@ def kmeans(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-        NumPy arrays (and anything NumPy can read) or CuPy arrays. float32
-        data stays float32; integers become float64. Never modified.
+        NumPy arrays (and anything NumPy can read), CuPy arrays, or Dask
+        arrays (fitted on their cluster: :mod:`fastkm.backends.dask_backend`).
+        float32 data stays float32; integers become float64. Never modified.
     n_clusters : int
         K; at most the number of samples.
-    init : {"k-means++", "random"}, array of shape (n_clusters, n_features) or callable
-        ``"k-means++"``: greedy k-means++ seeding. ``"random"``: K distinct
+    init : {"k-means++", "k-means||", "random"}, array of shape (n_clusters, n_features) or callable
+        ``"k-means++"``: greedy k-means++ seeding (on a Dask array: k-means||).
+        ``"k-means||"``: k-means|| (:func:`fastkm.kmeans_parallel`). ``"random"``: K distinct
         rows drawn with probability proportional to ``sample_weight``. An
         array: these initial centroids. A callable: called as
         ``init(X, n_clusters, random_state)`` and returning such an array.
@@ -138,8 +141,9 @@ def kmeans(
         Non-negative weights; a point of weight 2 counts as two copies.
     random_state : None, int or numpy.random.Generator
         Seed for the initialisation.
-    backend : {"auto", "numpy", "numba", "cupy"} or Backend, optional
-        Default: the ``FASTKM_BACKEND`` environment variable, else ``"auto"``.
+    backend : {"auto", "numpy", "numba", "cupy", "dask"} or Backend, optional
+        Default: the ``FASTKM_BACKEND`` environment variable, else ``"auto"``
+        (see :func:`fastkm.get_backend`).
     callback : callable, optional
         Called with a :class:`LloydIteration` after every iteration of every run.
 
