@@ -46,7 +46,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
-    "Backend", "HostArrays", "InProcess", "StepParts", "StepResult", "array_namespace", "column_bounds", "is_cupy_array",
+    "Backend", "CombinesParts", "HostArrays", "InProcess", "StepParts", "StepResult", "array_namespace", "column_bounds", "is_cupy_array",
     "is_dask_array", "to_backend", "to_host", "to_input_type",
 ]  # fmt: skip
 
@@ -219,20 +219,23 @@ class Backend(Protocol):
         """A copy of the rows of ``X`` at ``indices``, in that order, as a small array of this backend."""
 
 
-class InProcess:
-    """The row-level primitives of a backend whose arrays live in one process (NumPy, Numba, CuPy).
-
-    ``map_rows`` is one call on the whole arrays; ``assign_accumulate`` combines
-    the parts of ``accumulate_parts``.
-    """
-
-    def map_rows(self, function: Any, *arrays: Any, merge: Any = None, rows_out: tuple = (), **shared: Any) -> Any:
-        return function(self, 0, *arrays, **shared)
+class CombinesParts:
+    """``assign_accumulate`` as every backend has it: ``accumulate_parts(...).combined()``."""
 
     def assign_accumulate(
         self, X: Array, centroids: Array, sample_weight: Array | None, labels: Array | None = None, scale: Any = None
     ) -> StepResult:
         return self.accumulate_parts(X, centroids, sample_weight, labels, scale).combined()
+
+
+class InProcess(CombinesParts):
+    """The row-level primitives of a backend whose arrays live in one process (NumPy, Numba, CuPy).
+
+    ``map_rows`` is one call on the whole arrays.
+    """
+
+    def map_rows(self, function: Any, *arrays: Any, merge: Any = None, rows_out: tuple = (), **shared: Any) -> Any:
+        return function(self, 0, *arrays, **shared)
 
     def rows_like(self, array: Array, X: Array) -> Array:
         return array

@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..validation import check_integer
-from .base import StepParts, array_namespace, is_cupy_array, is_dask_array, to_host
+from .base import CombinesParts, StepParts, array_namespace, is_cupy_array, is_dask_array, to_host
 
 __all__ = ["DaskBackend", "column_bounds", "unavailable_reason"]
 
@@ -67,7 +67,7 @@ def describe() -> str:
     return f"Dask {dask.__version__}, distributed {distributed.__version__}; each chunk on its own backend"
 
 
-class DaskBackend:
+class DaskBackend(CombinesParts):
     """The backend contract over Dask arrays: one task per chunk, run by the chunk's own backend.
 
     Parameters
@@ -173,9 +173,6 @@ class DaskBackend:
         )  # fmt: skip
         self.last_recheck_share = int(n_rechecked) / max(X.shape[0], 1)
         return StepParts(new_labels, sums, counts, inertia, np.int64(n_changed))
-
-    def assign_accumulate(self, X, centroids, sample_weight, labels=None, scale=None):
-        return self.accumulate_parts(X, centroids, sample_weight, labels, scale).combined()
 
     def assign(self, X: Any, centroids: Any) -> tuple[Any, Any]:
         """Lazy: ``(labels, sq_dist)`` Dask arrays."""
