@@ -434,14 +434,15 @@ def _fitter(name: str, X: np.ndarray, centroids: np.ndarray) -> Callable[[int], 
         backend = get_backend(name)
 
         def fit(n_iter: int) -> int:
-            result = kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=n_iter, backend=backend)
+            result = kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=n_iter, backend=backend, algorithm="lloyd")
             return passes(result.n_iter, n_iter)
 
         def recheck_shares(n_iter: int) -> list[float]:
             """Per iteration, the share of points the certified argmin measured canonically (an untimed fit)."""
             shares: list[float] = []
             collect = lambda state: shares.append(float(getattr(backend, "last_recheck_share", float("nan"))))  # noqa: E731
-            kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=n_iter, backend=backend, callback=collect)
+            kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=n_iter, backend=backend, algorithm="lloyd",
+                   callback=collect)  # fmt: skip
             return shares
 
         fit.recheck_shares = recheck_shares  # type: ignore[attr-defined]
@@ -778,6 +779,114 @@ def full_fit(
              f"{format_ratio(row['speedup_seeding'])}x, per iteration {format_ratio(row['speedup_per_iteration'])}x")  # fmt: skip
         rows.append(row)
     return rows
+
+
+# -- fits to convergence: the bound-based algorithms against Lloyd and the peers ------------
+#: ``(data, N, d, K)``: the seed's uniform square board, and Gaussian blobs that overlap.
+FIT_CASES = (("board", 2_000_000, 2, 64), ("blobs", 1_000_000, 16, 256), ("blobs", 500_000, 64, 256),
+             ("blobs", 100_000, 256, 1024))  # fmt: skip
+FIT_ALGORITHMS = ("auto", "lloyd")
+FIT_PEERS = ("sklearn-lloyd", "sklearn-elkan", "faiss")
+
+
+def fit_data(kind: str, n_samples: int, n_features: int, n_clusters: int, seed: int = 0) -> np.ndarray:
+    """float32 data of a :data:`FIT_CASES` case: the uniform board, or overlapping Gaussian blobs."""
+    from .datasets import gaussian_board, uniform_board
+
+    if kind == "board":
+        return uniform_board(n_samples, n_features, random_state=seed, dtype=np.float32)
+    return gaussian_board(n_samples, n_clusters, n_features, random_state=seed, dtype=np.float32).X
+
+
+def fit_record(
+    cases: tuple = FIT_CASES,
+    *,
+    scale: float = 1.0,
+    algorithms: tuple[str, ...] = FIT_ALGORITHMS,
+    peers: tuple[str, ...] = FIT_PEERS,
+    max_iter: int = 300,
+    echo: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """Fits to convergence (labels unchanged, ``tol=0``, at most ``max_iter``) from one shared seeding.
+
+    For each case, k-means++ (fastkm's, seeded 0) is run once and every
+    implementation starts from its centroids: fastkm with each of
+    ``algorithms``, scikit-learn's ``lloyd`` and ``elkan``, and FAISS (told
+    to make fastkm's iteration count: it has no convergence test). Reported:
+    total time, iterations, the share of point-centre distances skipped,
+    the bounds' memory, and the ratios to fastkm ``auto``, all from this one
+    run, beside the floors measured in it.
+    """
+    from .init import kmeans_plusplus
+    from .lloyd import kmeans
+
+    echo = echo or logger.info
+    record: dict[str, Any] = {"machine": machine_info(), "floors": measure_floors()}
+    record["run"] = {"cases": [list(case) for case in cases], "scale": scale, "algorithms": list(algorithms),
+                     "peers": list(peers), "max_iter": max_iter}  # fmt: skip
+    for line in machine_summary(record["machine"], record["floors"]):
+        echo(line)
+    table = _Table(("data", 6, "<"), ("N", 10, ">"), ("d", 3, ">"), ("K", 4, ">"), ("impl", 22, "<"),
+                   ("fit", _FIGURE_WIDTH, ">"), ("n_iter", 6, ">"), ("skipped", 8, ">"), ("bounds", 9, ">"),
+                   ("floor/it", _FIGURE_WIDTH, ">"), ("auto is", 0, ">"))  # fmt: skip
+    echo("")
+    echo(f"fits to convergence (tol=0, max_iter={max_iter}) from one k-means++ seeding each; "
+         "'auto is' = the row's time / auto's")  # fmt: skip
+    echo(table.header())
+    rows = []
+    for kind, n_samples, n_features, n_clusters in cases:
+        n = max(n_clusters, int(round(n_samples * scale)))
+        X = fit_data(kind, n, n_features, n_clusters)
+        kmeans(X[: 20 * n_clusters], n_clusters, init=X[:n_clusters], max_iter=3)  # JIT warm-up
+        for algorithm in algorithms:  # (the bound-based kernels too)
+            kmeans(X[: 20 * n_clusters], n_clusters, init=X[:n_clusters], max_iter=3, algorithm=algorithm)
+        start = time.perf_counter()
+        centroids, _ = kmeans_plusplus(X, n_clusters, random_state=0)
+        seeding = time.perf_counter() - start
+        floor = floor_ms(GridPoint(kind, n, n_features, n_clusters), record["floors"])["floor_ms"]
+        row: dict[str, Any] = {"data": kind, "n_samples": n, "n_features": n_features, "n_clusters": n_clusters,
+                               "seeding_s": seeding, "floor_ms_per_iteration": floor, "fits": {}}  # fmt: skip
+        for algorithm in algorithms:
+            start = time.perf_counter()
+            result = kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=max_iter, algorithm=algorithm)
+            row["fits"][f"fastkm-{algorithm}"] = {
+                "seconds": time.perf_counter() - start, "n_iter": result.n_iter, "algorithm": result.algorithm,
+                "skipped": 1.0 - result.distance_share, "bounds_bytes": result.bounds_nbytes,
+            }  # fmt: skip
+        n_iter = row["fits"][f"fastkm-{algorithms[0]}"]["n_iter"]
+        for peer in peers:
+            row["fits"][peer] = _peer_fit(peer, X, centroids, max_iter, n_iter)
+        reference = row["fits"].get("fastkm-auto", row["fits"][f"fastkm-{algorithms[0]}"])["seconds"]
+        for name, fit in row["fits"].items():
+            fit["over_auto"] = fit["seconds"] / reference
+            label = name if not name.startswith("fastkm-") or fit["algorithm"] == name[7:] else f"{name} ({fit['algorithm']})"
+            skipped = "" if fit.get("skipped") is None else f"{100 * fit['skipped']:.0f}%"
+            memory = "" if not fit.get("bounds_bytes") else f"{fit['bounds_bytes'] / 2**20:,.0f} MiB"
+            echo(table.line(kind, f"{n:,}", str(n_features), str(n_clusters), label, format_duration(fit["seconds"] * 1e3),
+                            str(fit["n_iter"]), skipped, memory, format_duration(floor), f"{format_ratio(fit['over_auto'])}x"))  # fmt: skip
+        rows.append(row)
+    record["fits"] = rows
+    return record
+
+
+def _peer_fit(name: str, X: np.ndarray, centroids: np.ndarray, max_iter: int, n_iter: int) -> dict[str, Any]:
+    """A peer's fit to convergence from ``centroids`` (FAISS: ``n_iter`` iterations, it has no convergence test)."""
+    n_clusters = len(centroids)
+    if name.startswith("sklearn-"):
+        from sklearn.cluster import KMeans
+
+        model = KMeans(n_clusters, init=centroids, n_init=1, max_iter=max_iter, tol=0.0, algorithm=name[8:])
+        start = time.perf_counter()
+        model.fit(X)
+        return {"seconds": time.perf_counter() - start, "n_iter": int(model.n_iter_)}
+    if name == "faiss":
+        import faiss
+
+        model = faiss.Kmeans(X.shape[1], n_clusters, niter=n_iter, max_points_per_centroid=len(X), min_points_per_centroid=1)
+        start = time.perf_counter()
+        model.train(X, init_centroids=centroids)
+        return {"seconds": time.perf_counter() - start, "n_iter": len(model.obj) or n_iter}
+    raise ValueError(f"unknown peer {name!r}; choose from {', '.join(FIT_PEERS)}")
 
 
 _RSS_SCRIPT = """

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import __version__
 from .backends import BACKEND_NAMES, available_backends, warmup
+from .backends.bounds import ALGORITHM_CHOICES
 from .bench import cpu_model
 from .datasets import gaussian_board
 from .io import OutputFiles
@@ -150,6 +151,7 @@ def demo(n_samples: int, n_clusters: int, n_features: int, seed: int, out: Path,
 
         click.echo(f"fastkm {__version__} demo: Gaussian board, {n_samples:,} points, d={n_features}, K={n_clusters}")
         click.echo(f"  backend     {result.backend}")
+        click.echo(f"  algorithm   {_algorithm_line(result)}")
         click.echo(f"  iterations  {result.n_iter} ({'converged' if result.converged else 'hit max_iter'})")
         click.echo(f"  inertia     {result.inertia:.6g} (grouping by true blob gives {true_inertia:.6g})")
         click.echo(f"  time        {elapsed * 1e3:.1f} ms (k-means++ and Lloyd; kernels ready in {compile_seconds:.2f} s)")
@@ -221,6 +223,8 @@ def _is_demo_picture(path: Path) -> bool:
 @_backend_option
 @click.option("--init", "init", type=click.Choice(["k-means++", "k-means||", "random"]), default="k-means++", show_default=True)
 @click.option("--n-init", default="auto", show_default=True, help="Runs from different starts (an integer, or auto).")
+@click.option("--algorithm", type=click.Choice(list(ALGORITHM_CHOICES)), default="auto", show_default=True,
+              help="lloyd measures every distance; hamerly, yinyang, elkan skip the ones bounds rule out (same result).")
 @click.option("--max-iter", default=300, show_default=True, type=int)
 @click.option("--tol", default=1e-4, show_default=True, type=float, help="Stop when centroids move less (relative).")
 @click.option("--seed", default=None, type=int, help="Random seed (default: unseeded).")
@@ -230,7 +234,8 @@ def _is_demo_picture(path: Path) -> bool:
 @click.option("--labels-csv", type=click.Path(dir_okay=False, path_type=Path), help="Write id,label rows to this CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Draw the clusters into this PNG.")
 @_force_option
-def fit(data, n_clusters, backend, init, n_init, max_iter, tol, seed, id_column, key, output, labels_csv, plot_path, force) -> None:
+def fit(data, n_clusters, backend, init, n_init, algorithm, max_iter, tol, seed, id_column, key, output, labels_csv, plot_path,
+        force) -> None:  # fmt: skip
     """Cluster the points in DATA (.npy, .npz, .csv, .tsv, .parquet)."""
     from .io import OutputFiles, load_data, write_labels_csv
 
@@ -245,10 +250,11 @@ def fit(data, n_clusters, backend, init, n_init, max_iter, tol, seed, id_column,
         start = time.perf_counter()
         with bar:
             result = kmeans(X, n_clusters, init=init, n_init=n_init_value, max_iter=max_iter, tol=tol,
-                            random_state=seed, backend=backend, callback=callback)  # fmt: skip
+                            random_state=seed, backend=backend, algorithm=algorithm, callback=callback)  # fmt: skip
         elapsed = time.perf_counter() - start
         click.echo(f"{data}: {X.shape[0]:,} points, {X.shape[1]} features, K={n_clusters}")
         click.echo(f"  backend     {result.backend}")
+        click.echo(f"  algorithm   {_algorithm_line(result)}")
         click.echo(f"  iterations  {result.n_iter} ({'converged' if result.converged else 'hit max_iter'})")
         click.echo(f"  inertia     {result.inertia:.8g}")
         click.echo(f"  time        {elapsed:.3f} s")
@@ -272,6 +278,16 @@ def fit(data, n_clusters, backend, init, n_init, max_iter, tol, seed, id_column,
                        (plot_path, "the clusters")):  # fmt: skip
         if path is not None:
             click.echo(f"  wrote {path} ({what})")
+
+
+def _algorithm_line(result) -> str:
+    """The algorithm that ran, with what its bounds cost and saved."""
+    if result.algorithm == "lloyd":
+        return "lloyd"
+    return (
+        f"{result.algorithm} ({result.bounds_nbytes / 2**20:.1f} MiB of bounds, "
+        f"{100 * (1 - result.distance_share):.0f}% of distances skipped)"
+    )
 
 
 def _size_lines(sizes: np.ndarray, *, full: bool) -> list[str]:
@@ -361,14 +377,19 @@ def _same_decimals(values: np.ndarray, digits: int = 6) -> list[str]:
 @click.option("--sweep", is_flag=True, help="Also sweep the Numba backend's direct/GEMM threshold over d and K.")
 @click.option("--dask", "dask_run", is_flag=True, help="Instead of the grid: fastkm on a Dask cluster against dask-ml and "
               "one process, at (1M, 16, 64) and (10M, 16, 64) x --scale; --peers from dask-ml, single.")  # fmt: skip
+@click.option("--fit", "fit_run", is_flag=True, help="Instead of the grid: fits to convergence from one shared k-means++ "
+              "seeding -- fastkm auto and lloyd against scikit-learn's lloyd and elkan and FAISS -- on the board "
+              "(2M, 2, 64) and overlapping blobs (1M, 16, 256), (500k, 64, 256), (100k, 256, 1024), N x --scale.")  # fmt: skip
+@click.option("--algorithms", default=None, help="--fit: fastkm algorithms, comma-separated (auto, lloyd, hamerly, yinyang, "
+              "elkan).  [default: auto,lloyd]")  # fmt: skip
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="--dask: LocalCluster workers (one thread each).")
 @click.option("--scheduler", default=None, help="--dask: the address of a running scheduler, instead of a LocalCluster.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the whole record (machine, floors, rows) here.")  # fmt: skip
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Bar chart of the times (PNG).")
 @_force_option
-def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, sweep, dask_run, workers, scheduler,
-          json_path, plot_path, force) -> None:  # fmt: skip
+def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, sweep, dask_run, fit_run, algorithms,
+          workers, scheduler, json_path, plot_path, force) -> None:  # fmt: skip
     """Per-iteration times against peers at the grid points, in one run, with the measured floors.
 
     Prints a short summary of the machine, then a row per grid point and
@@ -392,6 +413,9 @@ def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, swe
     try:
         if dask_run:
             _dask_bench(harness, peers, scale, workers, scheduler, iterations, repeats, json_path, force)
+            return
+        if fit_run:
+            _fit_bench(harness, algorithms, peers, scale, json_path, force)
             return
         points = harness.parse_points(grid)
         chosen = {
@@ -426,16 +450,33 @@ def bench(grid, backends, peers, scale, gpu, iterations, repeats, fits, rss, swe
 
 def _dask_bench(harness, peers, scale, workers, scheduler, iterations, repeats, json_path, force) -> None:
     """``fastkm bench --dask``: the Dask record, printed and (``--json``) written."""
-    import json
-
     peers = harness.DASK_PEERS if peers is None else tuple(harness.parse_names(peers, harness.DASK_PEERS, "--peers"))
     shapes = tuple((max(1000, round(n * (scale or 1.0))), d, k) for n, d, k in harness.DASK_SHAPES)
+    _write_record(json_path, force, lambda: harness.dask_record(
+        shapes, n_workers=workers, scheduler=scheduler, iterations=iterations, repeats=repeats, peers=peers,
+        echo=click.echo))  # fmt: skip
+
+
+def _fit_bench(harness, algorithms, peers, scale, json_path, force) -> None:
+    """``fastkm bench --fit``: fits to convergence, printed and (``--json``) written."""
+    from .backends.bounds import ALGORITHM_CHOICES
+
+    algorithms = harness.FIT_ALGORITHMS if algorithms is None else tuple(
+        harness.parse_names(algorithms, ALGORITHM_CHOICES, "--algorithms"))  # fmt: skip
+    peers = harness.FIT_PEERS if peers is None else tuple(harness.parse_names(peers, harness.FIT_PEERS, "--peers"))
+    _write_record(json_path, force, lambda: harness.fit_record(
+        scale=scale or 1.0, algorithms=algorithms, peers=peers, echo=click.echo))  # fmt: skip
+
+
+def _write_record(json_path, force, run) -> None:
+    """Run a benchmark (``run() -> record``) and write its record to ``json_path`` (checked before the run)."""
+    import json
+
     with OutputFiles(force=force) as outputs:
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path = outputs.add(json_path, ".json", "--json")
-        record = harness.dask_record(shapes, n_workers=workers, scheduler=scheduler, iterations=iterations,
-                                     repeats=repeats, peers=peers, echo=click.echo)  # fmt: skip
+        record = run()
         if json_path is not None:
             outputs.write(json_path, lambda temporary: Path(temporary).write_text(
                 json.dumps(record, indent=1) + "\n", encoding="utf-8"))  # fmt: skip

@@ -47,6 +47,10 @@ class KMeans:
         ``None`` reads ``FASTKM_BACKEND`` and falls back to ``"auto"``. A Dask
         array is fitted on its cluster (:mod:`fastkm.backends.dask_backend`):
         labels, ``predict`` and ``transform`` are then lazy Dask arrays.
+    algorithm : {"auto", "lloyd", "hamerly", "yinyang", "elkan"}, default="auto"
+        How each iteration finds the nearest centroids: all give Lloyd's
+        labels, iterations and centroids, bit for bit; the bound-based ones
+        skip the distances they prove cannot matter (see :func:`fastkm.kmeans`).
 
     Attributes
     ----------
@@ -60,6 +64,8 @@ class KMeans:
         Inertia at the start of each iteration of the best run.
     backend_ : str
         The backend that ran the fit.
+    algorithm_ : str
+        The algorithm that ran (``"auto"`` resolved).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names (e.g. a pandas DataFrame).
@@ -90,6 +96,7 @@ class KMeans:
         tol: float = 1e-4,
         random_state: Any = None,
         backend: str | Backend | None = None,
+        algorithm: str = "auto",
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -98,6 +105,7 @@ class KMeans:
         self.tol = tol
         self.random_state = random_state
         self.backend = backend
+        self.algorithm = algorithm
 
     # -- fitting --------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
@@ -113,6 +121,7 @@ class KMeans:
             sample_weight=sample_weight,
             random_state=self.random_state,
             backend=self.backend,
+            algorithm=self.algorithm,
         )
         self.cluster_centers_ = result.centroids
         self.labels_ = result.labels
@@ -121,6 +130,7 @@ class KMeans:
         self.converged_ = result.converged
         self.inertia_history_ = result.inertia_history
         self.backend_ = result.backend
+        self.algorithm_ = result.algorithm
         self.n_features_in_ = result.centroids.shape[1]
         if feature_names is not None:
             self.feature_names_in_ = feature_names

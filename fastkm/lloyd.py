@@ -31,10 +31,12 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
+from .backends.bounds import BoundState, choose_algorithm, describe_state
 from .backends.exact import Scale, SumGrid, add_parts, combine, fold
 from .exceptions import ConvergenceWarning
 from .init import InitSpec, init_centroids, top_rows
 from .validation import (
+    check_algorithm,
     check_data,
     check_init_array,
     check_max_iter,
@@ -78,6 +80,12 @@ class KMeansResult:
     """Inertia at the start of each iteration (non-increasing), for the best run."""
     backend: str = ""
     """Name of the backend that computed the result."""
+    algorithm: str = "lloyd"
+    """The algorithm that ran (``"auto"`` resolved): every one gives Lloyd's labels and iterations."""
+    bounds_nbytes: int = 0
+    """Memory the bound-based algorithm's per-point bounds took (0 for ``"lloyd"``)."""
+    distance_share: float = 1.0
+    """Share of Lloyd's point-to-centre distances the best run computed (1 for ``"lloyd"``)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ def kmeans(
     sample_weight: Any = None,
     random_state: Any = None,
     backend: str | Backend | None = None,
+    algorithm: str = "auto",
     callback: Callback | None = None,
 ) -> KMeansResult:
     """Cluster ``X`` into ``n_clusters`` groups with Lloyd's algorithm.
@@ -144,6 +153,14 @@ def kmeans(
     backend : {"auto", "numpy", "numba", "cupy", "dask"} or Backend, optional
         Default: the ``FASTKM_BACKEND`` environment variable, else ``"auto"``
         (see :func:`fastkm.get_backend`).
+    algorithm : {"auto", "lloyd", "hamerly", "yinyang", "elkan"}
+        How each iteration finds the nearest centroids. ``"lloyd"`` measures
+        every distance; the others keep per-point bounds and skip the points
+        they prove keep their centroid (:mod:`fastkm.backends.bounds`). All
+        give the same labels, iterations, centroids and inertia, bit for bit;
+        only the time and the memory differ (``"elkan"`` keeps
+        ``n_samples x n_clusters`` bounds). ``"auto"`` picks by the shape of
+        the problem (:func:`fastkm.backends.bounds.choose_algorithm`).
     callback : callable, optional
         Called with a :class:`LloydIteration` after every iteration of every run.
 
@@ -195,6 +212,9 @@ def kmeans(
             )
             n_runs = 1
     rng = check_random_state(random_state)
+    algorithm = check_algorithm(algorithm, backend)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(X_backend, n_clusters, backend)
     scale = Scale.of(X_backend, weight)  # the layout of every exact sum of this fit
     tol_abs = tol * _mean_feature_variance(X_backend, scale, backend) if tol > 0 else 0.0
 
@@ -205,7 +225,7 @@ def kmeans(
         )
         result = lloyd(
             X_backend, centroids, weight, backend=backend, max_iter=max_iter, tol_abs=tol_abs, callback=callback,
-            scale=scale.widened(centroids),
+            scale=scale.widened(centroids), algorithm=algorithm,
         )  # fmt: skip
         logger.debug("run %d/%d: inertia %.6g after %d iterations", run + 1, n_runs, result.inertia, result.n_iter)
         # As scikit-learn: a run that found the same partition (up to renaming)
@@ -238,6 +258,9 @@ def kmeans(
         converged=best.converged,
         inertia_history=best.inertia_history,
         backend=backend.name,
+        algorithm=best.algorithm,
+        bounds_nbytes=best.bounds_nbytes,
+        distance_share=best.distance_share,
     )
 
 
@@ -251,14 +274,16 @@ def lloyd(
     tol_abs: float = 0.0,
     callback: Callback | None = None,
     scale: Scale | None = None,
+    algorithm: str = "lloyd",
 ) -> KMeansResult:
     """One run of Lloyd's algorithm from given centroids (the driver's core).
 
     Inputs are validated backend arrays (see :mod:`fastkm.backends.base`);
     ``tol_abs`` is the absolute bound on the summed squared centroid shift;
     ``scale`` lays out the exact sums (:class:`~fastkm.backends.exact.Scale`,
-    computed from ``X``, the weights and ``centroids`` when not given).
-    Most users want :func:`kmeans`, which validates, seeds and calls this.
+    computed from ``X``, the weights and ``centroids`` when not given);
+    ``algorithm`` (not ``"auto"``) is how the steps skip work: the same
+    iterations, whichever. Most users want :func:`kmeans`, which validates, seeds and calls this.
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
@@ -275,6 +300,8 @@ def lloyd(
     # inertia within 2^45 of it (points all but on their centroids) is summed again
     inertia_floor = scale.inertia_grid().resolution * scale.n_samples * 2.0**45
     labels = None  # then the one label buffer, which every step updates in place
+    # a bound-based algorithm's per-point state: the backend keeps it between steps
+    bounds = None if algorithm == "lloyd" else BoundState.for_fit(algorithm, X, len(centroids))
     history: list[Any] = []
     strict = converged = False
 
@@ -286,7 +313,7 @@ def lloyd(
         return _refined_inertia(X, centroids, step.labels, sample_weight, backend) if tiny else float(step.inertia)
 
     for n_iter in range(1, max_iter + 1):
-        step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale)
+        step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale, bounds)
         labels = step.labels
         new_centroids = _cluster_means(X, centroids, step.sums, step.counts, xp)
         shift = _squared_shift(new_centroids, centroids, shift_grid)
@@ -323,15 +350,16 @@ def lloyd(
         # (Strict: no label moved, so `centroids` are already the means of the clusters
         # they define, and the step's labels and inertia are exact for them.)
         centroids = new_centroids
-        step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale)
+        step = backend.assign_accumulate(X, centroids, sample_weight, labels, scale, bounds)
         labels = step.labels
         inertia = step_inertia(step, bool(step.inertia < inertia_floor))
 
     logger.info(
-        "k-means %s after %d iterations, inertia %.9g",
+        "k-means %s after %d iterations, inertia %.9g, %s",
         "converged" if converged else "stopped at max_iter",
         n_iter,
         float(inertia),
+        describe_state(bounds),
     )
     return KMeansResult(
         centroids=centroids,
@@ -341,6 +369,9 @@ def lloyd(
         converged=converged,
         inertia_history=tuple(history),
         backend=backend.name,
+        algorithm=algorithm,
+        bounds_nbytes=0 if bounds is None else bounds.nbytes,
+        distance_share=1.0 if bounds is None else bounds.distance_share,
     )
 
 

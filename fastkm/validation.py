@@ -246,6 +246,23 @@ def check_tol(tol: Any) -> float:
     return float(tol)
 
 
+def check_algorithm(algorithm: Any, backend: Any) -> str:
+    """``algorithm`` must name one of :data:`~fastkm.backends.bounds.ALGORITHM_CHOICES` that ``backend`` runs."""
+    from .backends.bounds import ALGORITHM_CHOICES
+
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHM_CHOICES:
+        raise ValueError(
+            f"algorithm must be one of {', '.join(map(repr, ALGORITHM_CHOICES))}, got {algorithm!r} "
+            "(every one gives Lloyd's labels; 'auto' picks the fastest for the data)"
+        )
+    if algorithm not in ("auto", "lloyd") and not getattr(backend, "supports_bounds", False):
+        raise ValueError(
+            f"algorithm={algorithm!r} is not available on the {backend.name} backend, which runs only 'lloyd'; "
+            "use algorithm='lloyd' or 'auto', or the numpy or numba backend"
+        )
+    return algorithm
+
+
 def check_n_init(n_init: Any, init: Any) -> int:
     """Resolve ``n_init`` ("auto": 1 for k-means++ and explicit arrays, 10 otherwise, as scikit-learn)."""
     if isinstance(n_init, str):

@@ -120,9 +120,9 @@ def test_numpy_reference_never_builds_an_n_by_k_matrix(chunk_rows, n_samples, mo
     seen = []
     original = module._Screen.nearest
 
-    def spy(self, block):
+    def spy(self, block, previous=None):
         seen.append(block.shape[0])
-        return original(self, block)
+        return original(self, block, previous)
 
     monkeypatch.setattr(module._Screen, "nearest", spy)
     X = np.random.default_rng(0).standard_normal((n_samples, 3))

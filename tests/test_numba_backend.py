@@ -116,7 +116,7 @@ import fastkm
 from fastkm.backends import numba_backend
 from fastkm.backends.numba_backend import NumbaBackend
 
-KERNELS = ("_assign_kernel", "_pairwise_kernel", "_labelled_kernel", "_seeding_kernel")
+KERNELS = ("_assign_kernel", "_bounded_kernel", "_pairwise_kernel", "_labelled_kernel", "_seeding_kernel")
 
 def signatures():
     return {name: sorted(map(str, getattr(numba_backend, name).signatures)) for name in KERNELS}
@@ -133,8 +133,9 @@ for dtype in (np.float32, np.float64):
     for strategy in ("direct", "gemm"):
         backend = NumbaBackend(strategy=strategy)
         for weight in (None, np.linspace(0.5, 2.0, len(X))):
-            for init in ("k-means++", "random"):
-                fastkm.kmeans(data, 4, init=init, sample_weight=weight, random_state=0, backend=backend)
+            for init, algorithm in (("k-means++", "lloyd"), ("random", "hamerly"), ("k-means++", "yinyang")):
+                fastkm.kmeans(data, 4, init=init, sample_weight=weight, random_state=0, backend=backend,
+                              algorithm=algorithm)
     model = fastkm.KMeans(4, random_state=0, backend="numba").fit(data)
     model.predict(data), model.transform(data), model.score(data)
 print(json.dumps({"data_dtypes": data_dtypes, "after_warmup": after_warmup, "after_fits": signatures()}))

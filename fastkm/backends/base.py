@@ -137,6 +137,7 @@ class Backend(Protocol):
         sample_weight: Array | None,
         labels: Array | None = None,
         scale: Any = None,
+        bounds: Any = None,
     ) -> StepResult:
         """The hot step: assign every point and accumulate the cluster sums.
 
@@ -150,6 +151,10 @@ class Backend(Protocol):
         same inputs. ``scale`` (:class:`~fastkm.backends.exact.Scale`) lays
         out the exact sums; the driver computes it once per fit (without it,
         ``Scale.of(X, sample_weight, centroids)``: one more pass over ``X``).
+        ``bounds`` (:class:`~fastkm.backends.bounds.BoundState`, only for a
+        backend whose ``supports_bounds`` is true) is the per-point state of a
+        bound-based algorithm: the backend skips the points it proves keep
+        their label, and updates the state; the result is the same, bit for bit.
         """
 
     def accumulate_parts(
@@ -159,6 +164,7 @@ class Backend(Protocol):
         sample_weight: Array | None,
         labels: Array | None = None,
         scale: Any = None,
+        bounds: Any = None,
     ) -> StepParts:
         """:meth:`assign_accumulate` with its totals left in exact-sum parts (:class:`StepParts`).
 
@@ -222,10 +228,24 @@ class Backend(Protocol):
 class CombinesParts:
     """``assign_accumulate`` as every backend has it: ``accumulate_parts(...).combined()``."""
 
+    #: Whether ``accumulate_parts`` takes ``bounds`` (the bound-based algorithms, :mod:`fastkm.backends.bounds`).
+    supports_bounds = False
+
+    def _no_bounds(self, bounds: Any) -> None:
+        """For a backend without the bound-based algorithms: refuse a state (the driver checks first)."""
+        if bounds is not None:
+            raise ValueError(f"the {self.name} backend runs only algorithm='lloyd'; use the numpy or numba backend")
+
     def assign_accumulate(
-        self, X: Array, centroids: Array, sample_weight: Array | None, labels: Array | None = None, scale: Any = None
+        self,
+        X: Array,
+        centroids: Array,
+        sample_weight: Array | None,
+        labels: Array | None = None,
+        scale: Any = None,
+        bounds: Any = None,
     ) -> StepResult:
-        return self.accumulate_parts(X, centroids, sample_weight, labels, scale).combined()
+        return self.accumulate_parts(X, centroids, sample_weight, labels, scale, bounds).combined()
 
 
 class InProcess(CombinesParts):

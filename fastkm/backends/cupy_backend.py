@@ -248,7 +248,8 @@ class CupyBackend(InProcess):
             self._step(X, centroids, None, labels, sq_dist, None)
         return labels, sq_dist
 
-    def accumulate_parts(self, X, centroids, sample_weight, labels=None, scale: Scale | None = None) -> StepParts:
+    def accumulate_parts(self, X, centroids, sample_weight, labels=None, scale: Scale | None = None, bounds=None) -> StepParts:
+        self._no_bounds(bounds)
         cp = self._cupy
         with cp.cuda.Device(self.device):
             if labels is None:

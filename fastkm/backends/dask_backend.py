@@ -161,9 +161,10 @@ class DaskBackend(CombinesParts):
         return np.array(rows) if not is_cupy_array(rows) else rows
 
     # -- the primitives --------------------------------------------------------------------------
-    def accumulate_parts(self, X, centroids, sample_weight, labels=None, scale=None) -> StepParts:
+    def accumulate_parts(self, X, centroids, sample_weight, labels=None, scale=None, bounds=None) -> StepParts:
         from .exact import Scale
 
+        self._no_bounds(bounds)
         scale = scale or Scale.of(X, sample_weight, centroids)
         # (the previous step's labels are held, on the workers, under the token their name ends with)
         previous = labels.name.rpartition("-")[2] if labels is not None and labels.name.startswith(_ROWS) else None

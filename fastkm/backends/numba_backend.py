@@ -39,6 +39,7 @@ from numba import njit, prange
 from numba.extending import intrinsic
 
 from .base import HostArrays, StepParts
+from .bounds import BoundState, certifies, decayed, lower32, sqrt_lower, sqrt_upper, slack
 from .exact import Scale, combine, direct_threshold, gemm_threshold
 from ..validation import check_integer
 from .numba_runtime import kernel, numba_cache_dir, single_threaded_blas, threading_layer
@@ -65,6 +66,10 @@ CANONICAL_SCREEN_MAX_CLUSTERS = int(os.environ.get("FASTKM_NUMBA_CANONICAL_SCREE
 #: (a block that stays nearer the core) and lose ~3% at D (measured).
 _BLOCK_BYTES = 4 * 2**20
 _MAX_BLOCK_ROWS = 512
+
+#: The bound-based kernel measures a block's undecided rows against every centre, in one product, when
+#: the bounds leave at least this share of those distances to measure (else group by group).
+DENSE_SHARE = float(os.environ.get("FASTKM_NUMBA_DENSE_SHARE", "0.5"))
 
 #: Interleaved copies of a thread's sums (a power of two; see _assign_kernel).
 _LANES = 4
@@ -415,6 +420,381 @@ def _assign_kernel(
         stats[part, 3] = rechecked
 
 
+# -- the bound-based step (fastkm.backends.bounds) ----------------------------------------
+_certifies = njit(inline="always")(certifies)
+_decayed = njit(inline="always")(decayed)
+_lower32 = njit(inline="always")(lower32)
+_sqrt_lower = njit(inline="always")(sqrt_lower)
+_sqrt_upper = njit(inline="always")(sqrt_upper)
+
+
+@njit(inline="always")
+def _add_row(X, i, w, k, sign, local_sums, local_counts, sums_magic, counts_magic, unit_weight):
+    """Add (``sign`` 1) or take away (-1) row ``i``'s exact-sum parts, weight ``w``, to cluster ``k``'s."""
+    sums_high = local_sums[0, k]
+    sums_low = local_sums[1, k]
+    for j in range(X.shape[1]):
+        high, rest = _split(w * np.float64(X[i, j]), sums_magic[0, j])
+        sums_high[j] += sign * high
+        sums_low[j] += sign * _split(rest, sums_magic[1, j])[0]
+    if unit_weight:
+        local_counts[0, k] += sign
+    else:
+        high, rest = _split(w, counts_magic[0])
+        local_counts[0, k] += sign * high
+        local_counts[1, k] += sign * _split(rest, counts_magic[1])[0]
+
+
+@njit(inline="always")
+def _own_sq_distances(X, start, n_rows, centroids64, labels, out):
+    """``out[r]`` = canonical ``d(X[start + r], centroids64[labels[start + r]])``, four rows at a time.
+
+    Each canonical distance is a chain of dependent additions; four rows' chains
+    interleaved keep the adder busy (four times one row's speed at large ``d``).
+    """
+    n_features = X.shape[1]
+    whole = n_rows - n_rows % 4
+    for r in range(0, whole, 4):
+        i = start + r
+        centre0 = centroids64[labels[i]]
+        centre1 = centroids64[labels[i + 1]]
+        centre2 = centroids64[labels[i + 2]]
+        centre3 = centroids64[labels[i + 3]]
+        total0 = total1 = total2 = total3 = 0.0
+        for j in range(n_features):
+            diff0 = np.float64(X[i, j]) - centre0[j]
+            diff1 = np.float64(X[i + 1, j]) - centre1[j]
+            diff2 = np.float64(X[i + 2, j]) - centre2[j]
+            diff3 = np.float64(X[i + 3, j]) - centre3[j]
+            total0 += diff0 * diff0
+            total1 += diff1 * diff1
+            total2 += diff2 * diff2
+            total3 += diff3 * diff3
+        out[r], out[r + 1], out[r + 2], out[r + 3] = total0, total1, total2, total3
+    for r in range(whole, n_rows):
+        out[r] = _canonical(X, start + r, centroids64, labels[start + r])
+
+
+@njit
+def _measure_block(
+    scores, exact, operand_t, centred, gathered, rows_t, X, start, todo, n_todo, measure, members, member_of,
+    n_members, group_start, order, position_of, centroids64, labels, own, fresh, width, shift, group_best,
+    group_second, group_index, pair_best, pair_second, pair_index, nearest, nearest_sq_dist, group_nearest,
+    group_offset,
+):  # fmt: skip
+    """Phase 2 of :func:`_bounded_kernel` for the ``n_todo`` rows of a block the bounds left undecided.
+
+    Group by group, the rows that measure it (``members[g]``) get its
+    centres' scores in one product (``scores``, group after group): the GEMM
+    screen of their centred rows, or (``exact``) canonical distances
+    vectorised over the rows; one vectorised pass keeps each row's best score
+    in the group, its position and the runner-up (``pair_*[t, g]``). Then each
+    row's label is the canonical argmin over its own centre and every measured
+    centre the screen cannot exclude (within ``width``, the screen's error
+    bound; with exact scores, the ties), the lowest index on ties; and
+    ``group_nearest[t, g]`` bounds from below the canonical distance to every
+    centre of measured group ``g`` but the winner. Returns the count measured.
+    """
+    n_groups = group_start.shape[0] - 1
+    n_features = X.shape[1]
+    for g in range(n_groups):
+        n_members[g] = 0
+    for t in range(n_todo):
+        for g in range(n_groups):
+            if measure[t, g]:
+                member_of[t, g] = n_members[g]
+                members[g, n_members[g]] = t
+                n_members[g] += 1
+    n_measured = 0
+    offset = 0
+    dense = True  # every row measures every group: then one product for all (the groups' scores in turn)
+    for g in range(n_groups):
+        dense = dense and n_members[g] == n_todo
+    if dense and not exact:
+        np.dot(operand_t, centred[:n_todo].T, scores[: operand_t.shape[0] * n_todo].reshape((-1, n_todo)))
+    for g in range(n_groups):  # the scores, and each row's best and runner-up in the group
+        low, high, n = group_start[g], group_start[g + 1], n_members[g]
+        if n == 0 or high == low:
+            continue
+        group_members = members[g, :n]
+        group_offset[g] = offset
+        out = scores[offset : offset + (high - low) * n].reshape((high - low, n))
+        offset += (high - low) * n
+        n_measured += (high - low) * n
+        if dense and not exact:
+            pass
+        elif exact:
+            for m in range(n):
+                for j in range(n_features):
+                    rows_t[j, m] = np.float64(X[start + todo[group_members[m]], j])
+            for q in range(high - low):
+                centre = centroids64[order[low + q]]
+                out_q = out[q]
+                for m in range(n):
+                    out_q[m] = 0.0
+                for j in range(n_features):  # (vectorised over the rows, one running sum each: canonical)
+                    rows_j = rows_t[j]
+                    c = centre[j]
+                    for m in range(n):
+                        diff = rows_j[m] - c
+                        out_q[m] += diff * diff
+        else:
+            rows = centred
+            if n < n_todo:
+                for m in range(n):
+                    gathered[m] = centred[group_members[m]]
+                rows = gathered
+            np.dot(operand_t[low:high], rows[:n].T, out)
+        _reset_nearest(n, group_best, group_second, group_index)
+        for q in range(high - low):
+            out_q = out[q]
+            for m in range(n):
+                _track_nearest(q, out_q[m], m, group_best, group_second, group_index)
+        for m in range(n):
+            t = group_members[m]
+            pair_best[t, g] = group_best[m]
+            pair_second[t, g] = group_second[m]
+            pair_index[t, g] = low + group_index[m]
+    for t in range(n_todo):  # the label: the own centre, and the candidates the screen cannot exclude
+        r = todo[t]
+        i = start + r
+        best, second, best_at = np.inf, np.inf, -1
+        for g in range(n_groups):
+            if measure[t, g] and group_start[g + 1] > group_start[g]:
+                if pair_best[t, g] < best:
+                    second = min(best, pair_second[t, g])
+                    best, best_at = pair_best[t, g], pair_index[t, g]
+                else:
+                    second = min(second, pair_best[t, g])
+        winner, winner_sq_dist = (-1, np.inf) if fresh else (labels[i], own[t])
+        limit = best + width[t]
+        if second > limit:  # one candidate: the best
+            if best_at >= 0:
+                k = order[best_at]
+                value = best if exact else _canonical(X, i, centroids64, k)
+                if value < winner_sq_dist or (value == winner_sq_dist and k < winner):
+                    winner, winner_sq_dist = k, value
+        else:  # near-ties (rare): every measured centre within the limit
+            for g in range(n_groups):
+                low, high, n = group_start[g], group_start[g + 1], n_members[g]
+                if not measure[t, g] or high == low or pair_best[t, g] > limit:
+                    continue
+                out = scores[group_offset[g] : group_offset[g] + (high - low) * n].reshape((high - low, n))
+                m = member_of[t, g]
+                for q in range(high - low):
+                    if np.float64(out[q, m]) <= limit:
+                        k = order[low + q]
+                        value = np.float64(out[q, m]) if exact else _canonical(X, i, centroids64, k)
+                        if value < winner_sq_dist or (value == winner_sq_dist and k < winner):
+                            winner, winner_sq_dist = k, value
+        nearest[r] = winner
+        nearest_sq_dist[r] = winner_sq_dist
+        # the measured groups' bounds: the nearest centre but the winner (its best, unless that is the winner)
+        winner_at = position_of[winner]
+        for g in range(n_groups):
+            low, high, n = group_start[g], group_start[g + 1], n_members[g]
+            if not measure[t, g] or high == low:
+                continue
+            nearest_other = pair_best[t, g]
+            if winner_at == pair_index[t, g]:
+                nearest_other = pair_second[t, g]
+            elif low <= winner_at and winner_at < high:  # (the screen's best lost to another centre of the group: rare)
+                out = scores[group_offset[g] : group_offset[g] + (high - low) * n].reshape((high - low, n))
+                m = member_of[t, g]
+                nearest_other = np.inf
+                for q in range(high - low):
+                    if low + q != winner_at:
+                        nearest_other = min(nearest_other, np.float64(out[q, m]))
+            group_nearest[t, g] = nearest_other + shift[t] - width[t]
+    return n_measured
+
+
+@kernel()
+def _bounded_kernel(
+    X, centroids64, origin, operand_t, order, group_start, weight, labels, lower, group_move, separation, fresh,
+    sums, counts, stats, block_rows, use_gemm, widths, eps, dense_share, sums_magic, counts_magic, inertia_magic,
+):  # fmt: skip
+    """One bound-based step (:mod:`fastkm.backends.bounds`): the labels, sums and inertia of
+    :func:`_assign_kernel`, measuring only the distances the bounds cannot rule out.
+
+    Part ``p`` handles a contiguous range of rows, a block at a time:
+
+    1. each row's canonical distance to its own centre and its group bounds
+       decayed by the groups' moves; a row certainly nearest its own centre
+       keeps it;
+    2. for every group (``order[group_start[g]:group_start[g + 1]]``: the
+       centres in group order), the other rows whose bound does not exclude it
+       are measured against its centres: the GEMM screen of the centred rows
+       (``widths = (rho, offset, R)`` bound its error, as in
+       :func:`_assign_kernel`) or, with few features, canonical distances;
+       then their labels and the measured groups' bounds (:func:`_measure_block`);
+    3. sums and counts: every row when ``fresh``, else only the rows that
+       moved (taken from the old cluster, added to the new: exact, so the same
+       bits); inertia from every row's canonical distance.
+
+    ``stats[p] = (inertia's two parts, n_changed, distances measured, rows the bounds left undecided)``.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = centroids64.shape[0]
+    n_groups = lower.shape[1]
+    n_parts = stats.shape[0]
+    unit_weight = weight.shape[0] == 0
+    rho, gemm_offset, radius = widths[0], widths[1], widths[2]
+    position_of = np.empty(n_clusters, dtype=np.int32)
+    group_of_position = np.empty(n_clusters, dtype=np.int32)
+    for g in range(n_groups):
+        for p in range(group_start[g], group_start[g + 1]):
+            position_of[order[p]] = p
+            group_of_position[p] = g
+    for part in prange(n_parts):
+        first = part * n_samples // n_parts
+        last = (part + 1) * n_samples // n_parts
+        gemm_rows = block_rows if use_gemm else 0
+        direct_rows = 0 if use_gemm else block_rows
+        # scores (position, measured row), group after group: GEMM screen in X's precision, or canonical
+        gemm_scores = np.empty(n_clusters * gemm_rows, dtype=X.dtype)
+        direct_scores = np.empty(n_clusters * direct_rows, dtype=np.float64)
+        gemm_best = np.empty(gemm_rows, dtype=X.dtype)
+        gemm_second = np.empty(gemm_rows, dtype=X.dtype)
+        direct_best = np.empty(direct_rows, dtype=np.float64)
+        direct_second = np.empty(direct_rows, dtype=np.float64)
+        group_index = np.empty(block_rows, dtype=np.int32)
+        pair_best = np.empty((block_rows, n_groups), dtype=np.float64)
+        pair_second = np.empty((block_rows, n_groups), dtype=np.float64)
+        pair_index = np.empty((block_rows, n_groups), dtype=np.int32)
+        members = np.empty((n_groups, block_rows), dtype=np.int32)
+        member_of = np.empty((block_rows, n_groups), dtype=np.int32)
+        n_members = np.empty(n_groups, dtype=np.int64)
+        group_offset = np.empty(n_groups, dtype=np.int64)
+        centred = np.empty((gemm_rows, n_features + 1), dtype=X.dtype)
+        gathered = np.empty((gemm_rows, n_features + 1), dtype=X.dtype)
+        operand_t64 = np.empty((0, n_features + 1), dtype=np.float64)  # (typing stand-ins: the direct path)
+        centred64 = np.empty((0, n_features + 1), dtype=np.float64)
+        group_nearest = np.empty((block_rows, n_groups), dtype=np.float64)
+        rows_t = np.empty((n_features, direct_rows), dtype=np.float64)
+        group_lower = np.empty((block_rows, n_groups), dtype=np.float64)
+        todo = np.empty(block_rows, dtype=np.int32)
+        todo_own = np.empty(block_rows, dtype=np.float64)
+        own_sq_dist = np.empty(block_rows, dtype=np.float64)
+        measure = np.empty((block_rows, n_groups), dtype=np.bool_)
+        width = np.zeros(block_rows, dtype=np.float64)
+        shift = np.zeros(block_rows, dtype=np.float64)
+        nearest = np.empty(block_rows, dtype=np.int32)
+        nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
+        inertia_parts = np.empty((2, block_rows), dtype=np.float64)
+        local_sums = np.zeros((2, n_clusters, n_features), dtype=np.float64)
+        local_counts = np.zeros((2, n_clusters), dtype=np.float64)
+        inertia = np.zeros(2)
+        changed = 0
+        measured = 0
+        reassigned = 0
+        for start in range(first, last, block_rows):
+            stop = min(start + block_rows, last)
+            n_rows = stop - start
+            # 1. the bounds' verdict
+            n_todo = 0
+            if not fresh:
+                _own_sq_distances(X, start, n_rows, centroids64, labels, own_sq_dist)
+            for r in range(n_rows):
+                i = start + r
+                if fresh:
+                    for g in range(n_groups):
+                        measure[r, g] = True
+                    todo[r] = r
+                    n_todo += 1
+                    continue
+                a = labels[i]
+                own = own_sq_dist[r]
+                nearest[r] = a
+                nearest_sq_dist[r] = own
+                others = np.inf
+                for g in range(n_groups):
+                    value = _decayed(np.float64(lower[i, g]), group_move[g])
+                    group_lower[r, g] = value
+                    others = min(others, value)
+                if separation[a] > 0:  # Hamerly's and Elkan's other test: 2 s - u
+                    others = max(others, 2.0 * separation[a] - _sqrt_upper(own, eps))
+                if _certifies(own, others, eps):
+                    for g in range(n_groups):
+                        lower[i, g] = _lower32(group_lower[r, g])
+                else:
+                    for g in range(n_groups):
+                        measure[n_todo, g] = not _certifies(own, group_lower[r, g], eps)
+                    todo[n_todo] = r
+                    todo_own[n_todo] = own
+                    n_todo += 1
+            measured += 0 if fresh else n_rows
+            reassigned += n_todo
+            if n_todo:
+                # 2. measure every group the bounds cannot exclude: the labels, the measured groups' bounds
+                work = 0
+                for t in range(n_todo):
+                    for g in range(n_groups):
+                        work += group_start[g + 1] - group_start[g] if measure[t, g] else 0
+                if work >= dense_share * n_todo * n_clusters:  # most of them: measure all, in one product
+                    measure[:n_todo] = True
+                if use_gemm:
+                    for t in range(n_todo):
+                        row = centred[t]
+                        for j in range(n_features):
+                            row[j] = X[start + todo[t], j] - origin[j]
+                        row[n_features] = 1.0
+                        norm = _sq_norm(row, n_features)
+                        reach = np.sqrt(norm) + radius
+                        width[t] = rho * reach * reach + gemm_offset
+                        shift[t] = norm
+                    measured += _measure_block(
+                        gemm_scores, False, operand_t, centred, gathered, rows_t, X, start, todo, n_todo, measure,
+                        members, member_of, n_members, group_start, order, position_of, centroids64, labels,
+                        todo_own, fresh, width, shift, gemm_best, gemm_second, group_index, pair_best, pair_second,
+                        pair_index, nearest, nearest_sq_dist, group_nearest, group_offset,
+                    )  # fmt: skip
+                else:
+                    measured += _measure_block(
+                        direct_scores, True, operand_t64, centred64, centred64, rows_t, X, start, todo, n_todo,
+                        measure, members, member_of, n_members, group_start, order, position_of, centroids64,
+                        labels, todo_own, fresh, width, shift, direct_best, direct_second, group_index, pair_best,
+                        pair_second, pair_index, nearest, nearest_sq_dist, group_nearest, group_offset,
+                    )  # fmt: skip
+                for t in range(n_todo):
+                    r = todo[t]
+                    i = start + r
+                    for g in range(n_groups):
+                        if measure[t, g]:
+                            value = _sqrt_lower(max(group_nearest[t, g], 0.0), eps)
+                        else:
+                            value = group_lower[r, g]
+                        lower[i, g] = _lower32(value)
+                    a = labels[i]
+                    if not fresh and nearest[r] != a:  # it left its centre: that centre's group bounds it too
+                        g = group_of_position[position_of[a]]
+                        lower[i, g] = min(lower[i, g], _lower32(_sqrt_lower(todo_own[t], eps)))
+            # 3. labels, sums, counts, inertia
+            for r in range(n_rows):
+                i = start + r
+                new = nearest[r]
+                old = labels[i]
+                if fresh or new != old:
+                    w = _weight_of(weight, i, unit_weight)
+                    if not fresh:
+                        _add_row(X, i, w, old, -1.0, local_sums, local_counts, sums_magic, counts_magic, unit_weight)
+                    _add_row(X, i, w, new, 1.0, local_sums, local_counts, sums_magic, counts_magic, unit_weight)
+                changed += old != new
+                labels[i] = new
+            for r in range(n_rows):  # (vectorises)
+                value = _weight_of(weight, start + r, unit_weight) * nearest_sq_dist[r]
+                inertia_parts[0, r], value = _split(value, inertia_magic[0])
+                inertia_parts[1, r] = _split(value, inertia_magic[1])[0]
+            for f in range(2):
+                inertia[f] += _sum(inertia_parts[f], n_rows)
+        sums[part] = local_sums
+        counts[part] = local_counts
+        stats[part, :2] = inertia
+        stats[part, 2] = changed
+        stats[part, 3] = measured
+        stats[part, 4] = reassigned
+
+
 @kernel()
 def _pairwise_kernel(X, Y_t, out):
     """``out[i, m]`` = canonical ``d(X[i], Y[m])``; ``Y_t`` is ``Y.T`` in float64, so each
@@ -505,6 +885,7 @@ class NumbaBackend(HostArrays):
     """
 
     name = "numba"
+    supports_bounds = True
 
     def __init__(self, n_threads: int | None = None, strategy: str = "auto"):
         if n_threads is not None:
@@ -536,10 +917,13 @@ class NumbaBackend(HostArrays):
         sample_weight: np.ndarray | None,
         labels: np.ndarray | None = None,
         scale: Scale | None = None,
+        bounds: BoundState | None = None,
     ) -> StepParts:
+        scale = scale or Scale.of(X, sample_weight, centroids)
+        if bounds is not None:
+            return self._bounded_parts(X, centroids, sample_weight, labels, scale, bounds)
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
-        scale = scale or Scale.of(X, sample_weight, centroids)
         weight = _weights_or_empty(sample_weight, X.dtype)
         sums, counts, stats = self._run(X, centroids, weight, labels, np.empty(0), scale, accumulate=True)
         # every part is on an exact-sum grid: adding the threads' in any order gives the same bits
@@ -595,17 +979,13 @@ class NumbaBackend(HostArrays):
         # then the canonical distance itself (no re-measure), and the wider arithmetic costs less
         # than measuring every winner again; with many centres, X's precision and a re-measure win.
         screen64 = not use_gemm and (X.dtype == np.float64 or n_clusters <= CANONICAL_SCREEN_MAX_CLUSTERS)
-        origin = centroids.mean(axis=0, dtype=np.float64).astype(X.dtype)
-        moved = centroids - origin
-        moved_sq_norms = np.einsum("ij,ij->i", moved, moved)
-        gemm_operand = np.ascontiguousarray(np.vstack([-2 * moved.T, moved_sq_norms[None]]))
-        radius = float(np.sqrt(np.max(np.einsum("ij,ij->i", moved, moved, dtype=np.float64)))) * (1 + 2.0**-40)
+        origin, gemm_operand, radius = _gemm_screen(centroids)
         bounds = np.array([*direct_threshold(X.dtype, n_features), *gemm_threshold(X.dtype, n_features), radius])
         if accumulate:
             magic = tuple(np.ascontiguousarray(grid.magic) for grid in scale.grids())
         else:
             magic = (np.zeros((2, n_features)), np.zeros(2), np.zeros(2))
-        block_rows = max(8, min(_MAX_BLOCK_ROWS, _BLOCK_BYTES // (X.itemsize * n_clusters)))
+        block_rows = _block_rows(X, n_clusters)
         with self._threads() as n_threads:
             n_parts = max(1, min(n_threads, n_samples // 64))
             shape = (n_parts, 2, n_clusters) if accumulate else (n_parts, 2, 0)
@@ -623,6 +1003,49 @@ class NumbaBackend(HostArrays):
         self.last_recheck_share = n_rechecked / max(n_samples, 1)
         return sums, counts, stats
 
+    def _bounded_parts(self, X, centroids, sample_weight, labels, scale, bounds: BoundState) -> StepParts:
+        """:meth:`accumulate_parts` of a bound-based algorithm (:func:`_bounded_kernel`)."""
+        n_samples, n_features = X.shape
+        n_clusters = centroids.shape[0]
+        centroids = np.ascontiguousarray(centroids, dtype=X.dtype)
+        fresh = not bounds.is_current(labels, scale)
+        if fresh:
+            labels = np.full(n_samples, -1, dtype=np.int32) if labels is None else labels
+            bounds.start(centroids, labels, scale, np)
+        motion = bounds.advance(centroids, self)
+        # the centres in group order, so each group's are one slice of the GEMM operand
+        order = np.argsort(bounds.group_of, kind="stable").astype(np.int32)
+        group_start = np.searchsorted(bounds.group_of[order], np.arange(bounds.n_groups + 1)).astype(np.int64)
+        use_gemm = self.uses_gemm(n_features, n_clusters)
+        origin, gemm_operand, radius = _gemm_screen(centroids)
+        operand_t = np.ascontiguousarray(gemm_operand.T[order])
+        widths = np.array([*gemm_threshold(X.dtype, n_features), radius])
+        magic = tuple(np.ascontiguousarray(grid.magic) for grid in scale.grids())
+        block_rows = _block_rows(X, n_clusters)
+        with self._threads() as n_threads:
+            n_parts = max(1, min(n_threads, n_samples // 64))
+            sums = np.zeros((n_parts, 2, n_clusters, n_features))
+            counts = np.zeros((n_parts, 2, n_clusters))
+            stats = np.zeros((n_parts, 5))
+            with single_threaded_blas(use_gemm):
+                _bounded_kernel(
+                    X, centroids.astype(np.float64), origin, operand_t, order, group_start,
+                    _weights_or_empty(sample_weight, X.dtype), labels, bounds.lower, motion.group_move,
+                    motion.separation, fresh, sums, counts, stats, block_rows, use_gemm, widths, slack(n_features),
+                    DENSE_SHARE, *magic,
+                )  # fmt: skip
+        # every part is on an exact-sum grid: the moves' parts update the clusters' to the same bits
+        if fresh:
+            bounds.sums, bounds.counts = sums.sum(axis=0), counts.sum(axis=0)
+        else:
+            bounds.sums += sums.sum(axis=0)
+            bounds.counts += counts.sum(axis=0)
+        bounds.n_distances += int(stats[:, 3].sum())
+        self.last_undecided_share = float(stats[:, 4].sum()) / max(n_samples, 1)
+        return StepParts(
+            labels, bounds.sums.copy(), bounds.counts.copy(), stats[:, :2].sum(axis=0), np.int64(stats[:, 2].sum())
+        )
+
     @contextmanager
     def _threads(self):
         previous = numba.get_num_threads()
@@ -632,6 +1055,22 @@ class NumbaBackend(HostArrays):
             yield numba.get_num_threads()
         finally:
             numba.set_num_threads(previous)
+
+
+def _gemm_screen(centroids):
+    """``(origin, operand, R)`` of the GEMM screen: rows ``[x - origin, 1]`` times ``operand``'s columns
+    ``[-2 (c - origin), |c - origin|^2]`` give ``|c|^2 - 2 x.c`` up to a constant; ``R`` bounds ``|c - origin|``."""
+    origin = centroids.mean(axis=0, dtype=np.float64).astype(centroids.dtype)
+    moved = centroids - origin
+    moved_sq_norms = np.einsum("ij,ij->i", moved, moved)
+    operand = np.ascontiguousarray(np.vstack([-2 * moved.T, moved_sq_norms[None]]))
+    radius = float(np.sqrt(np.max(np.einsum("ij,ij->i", moved, moved, dtype=np.float64)))) * (1 + 2.0**-40)
+    return origin, operand, radius
+
+
+def _block_rows(X, n_clusters):
+    """Rows per block: a thread's ``block_rows x n_clusters`` scores stay within :data:`_BLOCK_BYTES`."""
+    return max(8, min(_MAX_BLOCK_ROWS, _BLOCK_BYTES // (X.itemsize * n_clusters)))
 
 
 def _weights_or_empty(sample_weight, dtype):
@@ -656,6 +1095,9 @@ def warmup() -> float:
             backend.assign_accumulate(X, X[:n_clusters], np.ones(256, dtype=dtype))
             backend.assign_accumulate(X, X[:n_clusters], None)
             backend.assign(X, X[:n_clusters])
+        state = BoundState("yinyang", 2, X, 4)
+        for _ in range(2):  # (a fresh step, then one that reads the bounds)
+            NumbaBackend().assign_accumulate(X, X[:4], None, state.labels, Scale.of(X), state)
         NumbaBackend().pairwise_sq_distances(X, X[:2])
         NumbaBackend().labelled_sq_distances(X, X[:3], np.zeros(256, dtype=np.int32))
         for weight in (None, np.ones(256, dtype=dtype)):

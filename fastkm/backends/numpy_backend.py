@@ -20,6 +20,7 @@ import numpy as np
 
 from ..validation import check_integer
 from .base import HostArrays, StepParts
+from .bounds import BoundState, certifies, decayed, lower32, slack, sqrt_lower, sqrt_upper
 from .exact import Scale, canonical_sq_distances, canonical_to_labelled, fold, gemm_threshold, reproducible_sum
 
 __all__ = ["NumpyBackend", "unavailable_reason"]
@@ -60,6 +61,7 @@ class NumpyBackend(HostArrays):
     """
 
     name = "numpy"
+    supports_bounds = True
 
     def __init__(self, chunk_rows: int | None = None):
         self.chunk_rows = None if chunk_rows is None else check_integer(chunk_rows, "chunk_rows", minimum=1)
@@ -73,7 +75,7 @@ class NumpyBackend(HostArrays):
         labels = np.empty(X.shape[0], dtype=np.int32)
         sq_dist = np.empty(X.shape[0], dtype=np.float64)
         for rows in self._blocks(X, len(centroids)):
-            labels[rows], sq_dist[rows] = screen.nearest(X[rows])
+            labels[rows], sq_dist[rows] = screen.nearest(X[rows], None)
         self.last_recheck_share = screen.n_rechecked / max(X.shape[0], 1)
         return labels, sq_dist
 
@@ -84,10 +86,16 @@ class NumpyBackend(HostArrays):
         sample_weight: np.ndarray | None,
         labels: np.ndarray | None = None,
         scale: Scale | None = None,
+        bounds: BoundState | None = None,
     ) -> StepParts:
         n_clusters, n_features = centroids.shape
-        sums_grid, counts_grid, inertia_grid = (scale or Scale.of(X, sample_weight, centroids)).grids()
+        scale = scale or Scale.of(X, sample_weight, centroids)
+        sums_grid, counts_grid, inertia_grid = scale.grids()
         screen = _Screen(centroids)
+        if bounds is None:
+            nearest = screen.nearest
+        else:
+            labels, nearest = self._bounded(X, centroids, labels, scale, bounds, screen)
         if labels is None:
             labels = np.full(X.shape[0], -1, dtype=np.int32)
         # every total is kept in parts on an exact-sum grid (fastkm.backends.exact)
@@ -96,7 +104,7 @@ class NumpyBackend(HostArrays):
         inertia = np.zeros(len(inertia_grid.magic))
         n_changed = 0
         for rows in self._blocks(X, n_clusters):
-            block_labels, block_sq_dist = screen.nearest(X[rows])
+            block_labels, block_sq_dist = nearest(X[rows], labels[rows])
             n_changed += int(np.count_nonzero(labels[rows] != block_labels))
             labels[rows] = block_labels
             weight = None if sample_weight is None else sample_weight[rows].astype(np.float64)
@@ -109,6 +117,76 @@ class NumpyBackend(HostArrays):
             inertia += [part.sum() for part in fold(terms, inertia_grid)]
         self.last_recheck_share = screen.n_rechecked / max(X.shape[0], 1)
         return StepParts(labels, sums, counts, inertia, np.int64(n_changed))
+
+    def _bounded(self, X, centroids, labels, scale, bounds, screen):
+        """``(labels, nearest)`` for a bound-based step: ``nearest(rows, their labels)`` assigns a block.
+
+        The readable version of :mod:`fastkm.backends.bounds`'s scheme, the
+        oracle for the fast ones. A point keeps its label when its canonical
+        distance to its centre is certainly below the smallest decayed group
+        bound (and, for Hamerly and Elkan, ``2 s - u``). Otherwise the centres
+        of every group whose bound cannot exclude them are measured (Yinyang's
+        group filter: for Hamerly that is every centre, for Elkan each centre
+        its own bound cannot exclude); the canonical argmin of those and the
+        point's own centre is its label (lowest index on ties), and the bounds
+        of the measured groups are set from the measured distances.
+        """
+        fresh = not bounds.is_current(labels, scale)
+        if fresh:
+            labels = np.full(X.shape[0], -1, dtype=np.int32) if labels is None else labels
+            bounds.start(centroids, labels, scale, np)
+        motion = bounds.advance(centroids, self)
+        eps = slack(X.shape[1])
+        group_of = bounds.group_of
+        position = 0  # (blocks come in order: the first row of the next one)
+
+        def nearest(block: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            nonlocal position
+            rows = slice(position, position + len(block))
+            position += len(block)
+            lower = bounds.lower[rows]  # (a view: written through)
+            if fresh:
+                block_labels = np.empty(len(block), dtype=np.int32)
+                sq_dist = np.empty(len(block))
+                group_lower = np.zeros(lower.shape)
+                measure = np.ones(lower.shape, dtype=bool)  # (points, groups) whose centres are measured
+            else:
+                block_labels = previous.copy()
+                sq_dist = canonical_to_labelled(block, centroids, block_labels)
+                group_lower = decayed(lower.astype(np.float64), motion.group_move)
+                others = np.maximum(
+                    group_lower.min(axis=1), 2 * motion.separation[block_labels] - sqrt_upper(sq_dist, eps)
+                )
+                kept = certifies(sq_dist, others, eps)
+                measure = ~kept[:, None] & ~certifies(sq_dist[:, None], group_lower, eps)
+            todo = np.flatnonzero(measure.any(axis=1))
+            if todo.size:
+                at = np.arange(todo.size)
+                measured = measure[todo][:, group_of]  # (points, centres)
+                bounds.n_distances += int(measured.sum())
+                if not fresh:
+                    measured[at, previous[todo]] = True  # (its distance is known)
+                distances = np.where(measured, canonical_sq_distances(block[todo], centroids), np.inf)
+                winners = distances.argmin(axis=1).astype(np.int32)  # the canonical argmin, lowest index on ties
+                sq_dist[todo] = distances[at, winners]
+                block_labels[todo] = winners
+                distances[at, winners] = np.inf  # bounds are on the *other* centres
+                nearest_in_group = np.stack(
+                    [distances[:, group_of == g].min(axis=1, initial=np.inf) for g in range(bounds.n_groups)], axis=1
+                )
+                todo_lower = np.where(measure[todo], sqrt_lower(nearest_in_group, eps), group_lower[todo])
+                if not fresh:  # a point that left its centre: that centre's group now bounds it too
+                    left = np.flatnonzero(winners != previous[todo])
+                    own_group = group_of[previous[todo][left]]
+                    todo_lower[left, own_group] = np.minimum(
+                        todo_lower[left, own_group], sqrt_lower(distances[left, previous[todo][left]], eps)
+                    )
+                group_lower[todo] = todo_lower
+            lower[:] = lower32(group_lower)
+            bounds.n_distances += 0 if fresh else len(block)
+            return block_labels, sq_dist
+
+        return labels, nearest
 
     def pairwise_sq_distances(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
@@ -168,7 +246,7 @@ class _Screen:
         self.rho, self.offset = gemm_threshold(np.float64, centroids.shape[1])
         self.n_rechecked = 0
 
-    def nearest(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, X: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Labels (the canonical argmin, lowest index on ties) and canonical squared distances of rows ``X``."""
         moved = X.astype(np.float64) - self.origin
         scores = moved @ self.operand

@@ -1,0 +1,328 @@
+"""Exact bound-based acceleration: Hamerly, Yinyang and Elkan, with Lloyd's labels at every iteration.
+
+After the first iterations of Lloyd's algorithm almost every distance it
+computes is wasted: most points keep their centre. The bound-based
+algorithms prove it and skip them. fastkm's three share one scheme and differ
+only in how the centres are grouped:
+
+* **hamerly** (Hamerly 2010): one group, all centres;
+* **yinyang** (Ding et al. 2015): ``G`` groups of nearby centres (k-means on
+  the initial centroids), ``G`` about ``K / 10``, fewer where memory says so;
+* **elkan** (Elkan 2003): one group per centre (``N x K`` bounds: only when
+  asked for).
+
+Per point ``i`` the state keeps, for each group ``g``, a lower bound
+``lower[i, g]`` on the Euclidean distance from ``x_i`` to every centre of ``g``
+other than its own, stored as float32 rounded down. Each step:
+
+1. the centres moved: each group's bound drops by the group's largest move
+   (the triangle inequality), every move rounded up;
+2. the distance to the point's own centre is computed canonically (the step
+   needs it anyway: it is the point's inertia term), so the upper bound is
+   always tight;
+3. if it is certainly smaller than every group's bound (and, for Hamerly and
+   Elkan, than ``2 s - u``, with ``s`` half the distance to the nearest other
+   centre), the point keeps its label: no other distance is computed;
+4. otherwise the point is assigned from scratch, exactly as Lloyd's step does
+   (the backend's certified argmin), and its bounds are set from the
+   distances (screened ones, lowered by the screen's error bound).
+
+**Exactness.** Labels are the argmin of the *canonical* distance (see
+:mod:`fastkm.backends.exact`), the lowest index on ties, and rounding must not
+let a bound claim what it cannot prove. So every bound is on the exact
+Euclidean distance and is rounded the safe way: moves and upper bounds up,
+lower bounds down (:func:`sqrt_lower`, :func:`sqrt_upper`, :func:`decayed`,
+:func:`lower32`); and a point is kept only if its canonical distance is
+*strictly* below the smallest canonical distance its lower bound allows
+(:func:`certifies`), so a tie is never decided by a bound. A point the bounds
+cannot decide is assigned like Lloyd's step assigns it. Labels, ``n_changed``,
+sums, counts and inertia are therefore those of Lloyd's step from the same
+centroids, bit for bit, at every iteration; only the work differs.
+
+The functions here take floats or arrays and compile under Numba unchanged,
+so the NumPy reference and the Numba kernel round alike.
+
+>>> import numpy as np
+>>> eps = slack(2)
+>>> bool(certifies(1.0, sqrt_lower(1.0, eps), eps))   # a tie is never certified
+False
+>>> bool(certifies(1.0, sqrt_lower(1.0001, eps), eps))
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .base import to_host
+from .exact import _U64, _gamma, canonical_to_labelled
+
+__all__ = [
+    "ALGORITHMS",
+    "ALGORITHM_CHOICES",
+    "BoundState",
+    "choose_algorithm",
+    "Motion",
+    "certifies",
+    "decayed",
+    "half_separation",
+    "lower32",
+    "slack",
+    "sqrt_lower",
+    "sqrt_upper",
+    "yinyang_groups",
+]
+
+logger = logging.getLogger("fastkm")
+
+#: The algorithms a fit can run; all give Lloyd's labels.
+ALGORITHMS = ("lloyd", "hamerly", "yinyang", "elkan")
+#: What ``algorithm=`` accepts.
+ALGORITHM_CHOICES = ("auto", *ALGORITHMS)
+
+#: Absolute slack of a Euclidean bound: above ``sqrt`` of the canonical distance's underflow error
+#: (``2 d`` halves of the smallest subnormal) for any ``d < 2^40``.
+TINY = 2.0**-500
+#: Absolute slack of a squared bound (``TINY ** 2``).
+TINY_SQ = 2.0**-1000
+_F32_MAX = float(np.finfo(np.float32).max)
+
+#: Yinyang's bounds may take at most this share of the memory of X (the group count adapts).
+MEMORY_SHARE = 0.5
+#: Yinyang's centres per group, as Ding et al. (2015) suggest.
+CENTRES_PER_GROUP = 10
+#: Lloyd iterations that group the centres for Yinyang (Ding et al.: 5).
+GROUPING_ITERATIONS = 5
+
+
+def slack(n_features: int) -> float:
+    """``eps``: the relative slack of every bound for ``n_features`` features.
+
+    The canonical distance ``C`` is within ``gamma_{d+2}(u) D + beta`` of the
+    exact squared distance ``D`` (:func:`~fastkm.backends.exact.direct_threshold`);
+    twice that, plus room for the few roundings of the bounds' own arithmetic.
+
+    >>> 0 < slack(16) < 1e-13
+    True
+    """
+    return 2.0 * _gamma(n_features + 2, _U64) + 2.0**-50
+
+
+def sqrt_lower(sq_dist: Any, eps: float) -> Any:
+    """A lower bound on the exact Euclidean distance whose canonical squared distance is ``sq_dist`` (>= 0)."""
+    return np.sqrt(sq_dist) * (1.0 - eps) - TINY
+
+
+def sqrt_upper(sq_dist: Any, eps: float) -> Any:
+    """An upper bound on the exact Euclidean distance whose canonical squared distance is ``sq_dist``."""
+    return np.sqrt(sq_dist) * (1.0 + eps) + TINY
+
+
+def certifies(sq_dist: Any, lower: Any, eps: float) -> Any:
+    """Whether every centre at exact distance ``>= lower`` has a canonical distance ``> sq_dist``.
+
+    Such a centre's canonical distance is at least ``lower^2 (1 - gamma) - beta``;
+    strictly above ``sq_dist`` means it can neither beat nor tie the centre at
+    ``sq_dist``.
+    """
+    return (lower > 0) & (lower * lower * (1.0 - eps) - TINY_SQ > sq_dist)
+
+
+def decayed(lower: Any, move: Any) -> Any:
+    """``lower - move``, rounded down: the bound after its centres moved by at most ``move``."""
+    value = lower - move
+    return value - np.abs(value) * 2.0**-51 - TINY
+
+
+def lower32(value: Any) -> Any:
+    """``value`` as float32, rounded down (never above it), at least 0 and finite."""
+    return np.float32(np.minimum(np.maximum(value * (1.0 - 2.0**-23) - 2.0**-140, 0.0), _F32_MAX))
+
+
+class Motion(NamedTuple):
+    """How far the centroids moved since the bounds were last set (host float64 arrays, rounded up)."""
+
+    move: np.ndarray
+    """``(n_clusters,)``: an upper bound on each centre's exact move."""
+    group_move: np.ndarray
+    """``(n_groups,)``: the largest ``move`` in each group."""
+    separation: np.ndarray
+    """``(n_clusters,)``: a lower bound on half the distance from each centre to the nearest other one
+    (0 where the algorithm does not use it)."""
+
+
+def _group_maximum(values: np.ndarray, group_of: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.zeros(n_groups)
+    np.maximum.at(out, group_of, values)
+    return out
+
+
+class BoundState:
+    """The per-point bounds of one run of a bound-based algorithm, kept by the backend between steps.
+
+    The driver makes one per run (:meth:`for_fit`) and passes it to every
+    ``assign_accumulate``; the backend reads and updates it. A step whose
+    ``labels`` are not the ones the bounds describe (the first step, or any
+    other labels) starts afresh: every point assigned, every bound set.
+
+    >>> import numpy as np
+    >>> state = BoundState("yinyang", 3, np.zeros((1000, 8), np.float32), 100)
+    >>> state.n_groups, state.nbytes
+    (3, 12000)
+    """
+
+    def __init__(self, algorithm: str, n_groups: int, X: Any, n_clusters: int):
+        self.algorithm = algorithm
+        self.n_groups = int(n_groups)
+        self.n_samples = int(X.shape[0])
+        self.n_clusters = int(n_clusters)
+        self.uses_separation = algorithm in ("hamerly", "elkan")
+        self.lower: Any = None
+        """``(n_samples, n_groups)`` float32, allocated by the first step."""
+        self.group_of: np.ndarray | None = None
+        """``(n_clusters,)`` int32: each centre's group (host), set by the first step."""
+        self.centroids: Any = None
+        """The centroids the bounds were last set for."""
+        self.labels: Any = None
+        """The label array the bounds describe (the driver's one buffer)."""
+        self.scale: Any = None
+        self.sums: Any = None
+        """Exact-sum parts of the clusters' sums under ``labels`` (backends that update them incrementally)."""
+        self.counts: Any = None
+        self.n_distances = 0
+        """Point-to-centre distances computed so far (a point's own centre included)."""
+        self.n_steps = 0
+
+    @classmethod
+    def for_fit(cls, algorithm: str, X: Any, n_clusters: int) -> "BoundState":
+        """The state for ``algorithm`` (not ``"lloyd"``) on ``X`` with ``n_clusters`` centres."""
+        if algorithm == "hamerly":
+            n_groups = 1
+        elif algorithm == "elkan":
+            n_groups = n_clusters
+        else:
+            n_groups = yinyang_groups(X.shape[1], X.dtype.itemsize, n_clusters)
+        return cls(algorithm, n_groups, X, n_clusters)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the per-point bounds (float32 each)."""
+        return 4 * self.n_samples * self.n_groups
+
+    @property
+    def distance_share(self) -> float:
+        """Share of the ``n_samples * n_clusters`` distances per step that were computed, over all steps."""
+        return self.n_distances / max(1, self.n_steps * self.n_samples * self.n_clusters)
+
+    def is_current(self, labels: Any, scale: Any) -> bool:
+        """Whether the bounds describe ``labels`` (and the sums ``scale``'s grids): else a step starts afresh."""
+        return self.lower is not None and labels is not None and labels is self.labels and scale is self.scale
+
+    def start(self, centroids: Any, labels: Any, scale: Any, xp: Any) -> None:
+        """Set up for a fresh step: groups from ``centroids`` (first time), bounds to be set by the step."""
+        if self.group_of is None:
+            self.group_of = _group_centres(np.asarray(to_host(centroids), dtype=np.float64), self.n_groups)
+        if self.lower is None:
+            self.lower = xp.zeros((self.n_samples, self.n_groups), dtype=np.float32)
+        self.labels, self.scale, self.centroids = labels, scale, centroids.copy()
+
+    def advance(self, centroids: Any, backend: Any) -> Motion:
+        """The :class:`Motion` from the last step's centroids to ``centroids``, which become the current ones."""
+        new = np.asarray(to_host(centroids), dtype=np.float64)
+        old = np.asarray(to_host(self.centroids), dtype=np.float64)
+        eps = slack(new.shape[1])
+        move = sqrt_upper(canonical_to_labelled(new, old, np.arange(len(new))), eps)
+        separation = half_separation(new) if self.uses_separation else np.zeros(len(new))
+        self.centroids = centroids.copy()
+        self.n_steps += 1
+        return Motion(move, _group_maximum(move, self.group_of, self.n_groups), separation)
+
+
+def half_separation(centroids: np.ndarray) -> np.ndarray:
+    """A lower bound on half the exact distance from each centre to the nearest other (float64, host).
+
+    Hamerly's and Elkan's ``s``: a point nearer its centre than ``s`` is nearest
+    it. One float64 product over the centres moved to their mean, lowered by
+    its error bound: with ``m = fl(c - o)`` (each coordinate within ``u |c - o|``,
+    so ``| |m_a - m_b| - |c_a - c_b| | <= u (|m_a| + |m_b|)``) and the expansion
+    ``|m_a|^2 + |m_b|^2 - 2 m_a.m_b`` within ``2 gamma_{d+2} (|m_a| + |m_b|)^2`` of
+    ``|m_a - m_b|^2`` (Higham, eq. 3.5), taken 4 times over.
+
+    >>> half_separation(np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 5.0]])).round(6).tolist()
+    [2.5, 0.5, 0.5]
+    """
+    n_clusters, n_features = centroids.shape
+    if n_clusters < 2:
+        return np.zeros(n_clusters)
+    moved = centroids - centroids.mean(axis=0)
+    sq_norms = np.einsum("ij,ij->i", moved, moved)
+    norms = np.sqrt(sq_norms)
+    sq_dist = sq_norms[:, None] + sq_norms[None, :] - 2.0 * (moved @ moved.T)
+    reach = norms[:, None] + norms[None, :]
+    error = 8.0 * _gamma(n_features + 2, _U64) * reach * reach
+    lower = np.sqrt(np.maximum(sq_dist - error, 0.0)) - 4.0 * _U64 * reach
+    np.fill_diagonal(lower, np.inf)
+    return np.maximum(0.5 * lower.min(axis=1) * (1.0 - slack(n_features)) - TINY, 0.0)
+
+
+def choose_algorithm(X: Any, n_clusters: int, backend: Any) -> str:
+    """What ``algorithm="auto"`` runs for ``X`` with ``n_clusters`` centres on ``backend``.
+
+    >>> import numpy as np
+    >>> from fastkm.backends import get_backend
+    >>> choose_algorithm(np.zeros((100, 2)), 4, get_backend("numpy"))
+    'lloyd'
+    """
+    if not getattr(backend, "supports_bounds", False) or n_clusters < 16:
+        return "lloyd"
+    return "hamerly" if X.shape[1] <= 8 else "yinyang"
+
+
+def yinyang_groups(n_features: int, itemsize: int, n_clusters: int) -> int:
+    """Yinyang's group count: ``K / 10`` (Ding et al.), at most what :data:`MEMORY_SHARE` of X allows.
+
+    A point's bounds take ``4 G`` bytes against its ``d * itemsize`` in X.
+
+    >>> yinyang_groups(16, 4, 1024), yinyang_groups(256, 4, 1024), yinyang_groups(2, 4, 64)
+    (8, 102, 1)
+    """
+    wanted = max(1, round(n_clusters / CENTRES_PER_GROUP))
+    allowed = max(1, int(MEMORY_SHARE * n_features * itemsize // 4))
+    return int(min(wanted, allowed, n_clusters))
+
+
+def _group_centres(centroids: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each centre's group: a few Lloyd iterations on the centres themselves (from evenly spaced ones).
+
+    Deterministic for given centroids on a given machine: the groups only steer which distances
+    are measured, never a label.
+    """
+    n_clusters = len(centroids)
+    if n_groups == 1:
+        return np.zeros(n_clusters, dtype=np.int32)
+    if n_groups == n_clusters:
+        return np.arange(n_clusters, dtype=np.int32)
+    seeds = centroids[np.linspace(0, n_clusters - 1, n_groups).round().astype(np.int64)]
+    group_of = np.zeros(n_clusters, dtype=np.int32)
+    for _ in range(GROUPING_ITERATIONS):
+        sq_dist = np.einsum("ij,ij->i", seeds, seeds)[None, :] - 2.0 * (centroids @ seeds.T)
+        group_of = sq_dist.argmin(axis=1).astype(np.int32)
+        counts = np.bincount(group_of, minlength=n_groups)
+        sums = np.zeros_like(seeds)
+        np.add.at(sums, group_of, centroids)
+        seeds = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], seeds)
+    return group_of
+
+
+def describe_state(state: BoundState | None) -> str:
+    """One line for the log: algorithm, groups, memory and work skipped."""
+    if state is None:
+        return "lloyd"
+    return (
+        f"{state.algorithm} ({state.n_groups} group{'s' * (state.n_groups != 1)}, "
+        f"{state.nbytes / 2**20:.1f} MiB of bounds, {100 * (1 - state.distance_share):.1f}% of distances skipped)"
+    )
+
