@@ -214,7 +214,7 @@ def kmeans(
     rng = check_random_state(random_state)
     algorithm = check_algorithm(algorithm, backend)
     if algorithm == "auto":
-        algorithm = choose_algorithm(X_backend, n_clusters, backend)
+        algorithm = choose_algorithm(X_backend, n_clusters, backend, max_iter)
     scale = Scale.of(X_backend, weight)  # the layout of every exact sum of this fit
     tol_abs = tol * _mean_feature_variance(X_backend, scale, backend) if tol > 0 else 0.0
 

@@ -139,7 +139,7 @@ def test_bounds_never_exceed_the_distances(path, algorithm, dtype):
         for group in range(state.n_groups):
             nearest = distances[:, state.group_of == group].min(axis=1, initial=np.inf)
             allowed = np.sqrt(nearest) * (1 + 1e-12)
-            assert np.all(state.lower[:, group] <= allowed), f"group {group}"
+            assert np.all(state.lower[group] <= allowed), f"group {group}"
         centroids = (step.sums / np.maximum(step.counts, 1)[:, None]).astype(dtype)
 
 
@@ -185,6 +185,7 @@ def test_auto_picks_lloyd_where_bounds_cannot_pay():
     assert choose_algorithm(np.zeros((100, 2)), 4, REFERENCE) == "lloyd"
     assert choose_algorithm(np.zeros((100, 16)), 256, REFERENCE) in BOUNDED
     assert choose_algorithm(np.zeros((100, 16)), 256, object()) == "lloyd"  # a backend without bounds
+    assert choose_algorithm(np.zeros((100, 16)), 256, REFERENCE, max_iter=2) == "lloyd"  # no step to save
 
 
 @pytest.mark.parametrize("algorithm", ["fast", "Lloyd", None, 3])

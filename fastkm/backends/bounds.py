@@ -12,7 +12,7 @@ only in how the centres are grouped:
   asked for).
 
 Per point ``i`` the state keeps, for each group ``g``, a lower bound
-``lower[i, g]`` on the Euclidean distance from ``x_i`` to every centre of ``g``
+``lower[g, i]`` on the Euclidean distance from ``x_i`` to every centre of ``g``
 other than its own, stored as float32 rounded down. Each step:
 
 1. the centres moved: each group's bound drops by the group's largest move
@@ -181,7 +181,7 @@ class BoundState:
         self.n_clusters = int(n_clusters)
         self.uses_separation = algorithm in ("hamerly", "elkan")
         self.lower: Any = None
-        """``(n_samples, n_groups)`` float32, allocated by the first step."""
+        """``(n_groups, n_samples)`` float32 (a group's bounds contiguous), allocated by the first step."""
         self.group_of: np.ndarray | None = None
         """``(n_clusters,)`` int32: each centre's group (host), set by the first step."""
         self.centroids: Any = None
@@ -226,7 +226,7 @@ class BoundState:
         if self.group_of is None:
             self.group_of = _group_centres(np.asarray(to_host(centroids), dtype=np.float64), self.n_groups)
         if self.lower is None:
-            self.lower = xp.zeros((self.n_samples, self.n_groups), dtype=np.float32)
+            self.lower = xp.zeros((self.n_groups, self.n_samples), dtype=np.float32)
         self.labels, self.scale, self.centroids = labels, scale, centroids.copy()
 
     def advance(self, centroids: Any, backend: Any) -> Motion:
@@ -268,17 +268,31 @@ def half_separation(centroids: np.ndarray) -> np.ndarray:
     return np.maximum(0.5 * lower.min(axis=1) * (1.0 - slack(n_features)) - TINY, 0.0)
 
 
-def choose_algorithm(X: Any, n_clusters: int, backend: Any) -> str:
+#: ``"auto"`` runs Lloyd below this many centres: the bounds' bookkeeping costs more than the few
+#: distances they save (measured: ``fastkm bench --fit``, benchmarks/results/cpu-notes.md).
+AUTO_MIN_CLUSTERS = 32
+#: ... and Hamerly (one bound) up to this many features, Yinyang (groups) above: at small ``d`` a
+#: point's distances are cheap and Yinyang's group bounds only add bookkeeping.
+AUTO_HAMERLY_MAX_FEATURES = 8
+
+
+def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300) -> str:
     """What ``algorithm="auto"`` runs for ``X`` with ``n_clusters`` centres on ``backend``.
+
+    Lloyd where the bounds cannot pay -- a backend without them, fewer than
+    :data:`AUTO_MIN_CLUSTERS` centres, or at most 2 iterations (the first step
+    of a bound-based run measures every distance) -- else Hamerly up to
+    :data:`AUTO_HAMERLY_MAX_FEATURES` features and Yinyang above. Measured
+    with ``fastkm bench --fit`` (see benchmarks/results/cpu-notes.md).
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
-    >>> choose_algorithm(np.zeros((100, 2)), 4, get_backend("numpy"))
-    'lloyd'
+    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numpy")) for d, k in ((2, 8), (2, 64), (64, 256))]
+    ['lloyd', 'hamerly', 'yinyang']
     """
-    if not getattr(backend, "supports_bounds", False) or n_clusters < 16:
+    if not getattr(backend, "supports_bounds", False) or n_clusters < AUTO_MIN_CLUSTERS or max_iter <= 2:
         return "lloyd"
-    return "hamerly" if X.shape[1] <= 8 else "yinyang"
+    return "hamerly" if X.shape[1] <= AUTO_HAMERLY_MAX_FEATURES else "yinyang"
 
 
 def yinyang_groups(n_features: int, itemsize: int, n_clusters: int) -> int:

@@ -636,9 +636,12 @@ def _bounded_kernel(
     """
     n_samples, n_features = X.shape
     n_clusters = centroids64.shape[0]
-    n_groups = lower.shape[1]
+    n_groups = lower.shape[0]
     n_parts = stats.shape[0]
     unit_weight = weight.shape[0] == 0
+    use_separation = False
+    for k in range(n_clusters):
+        use_separation = use_separation or separation[k] > 0
     rho, gemm_offset, radius = widths[0], widths[1], widths[2]
     position_of = np.empty(n_clusters, dtype=np.int32)
     group_of_position = np.empty(n_clusters, dtype=np.int32)
@@ -672,7 +675,9 @@ def _bounded_kernel(
         centred64 = np.empty((0, n_features + 1), dtype=np.float64)
         group_nearest = np.empty((block_rows, n_groups), dtype=np.float64)
         rows_t = np.empty((n_features, direct_rows), dtype=np.float64)
-        group_lower = np.empty((block_rows, n_groups), dtype=np.float64)
+        group_lower = np.empty((n_groups, block_rows), dtype=np.float64)
+        others = np.empty(block_rows, dtype=np.float64)
+        keep = np.empty(block_rows, dtype=np.bool_)
         todo = np.empty(block_rows, dtype=np.int32)
         todo_own = np.empty(block_rows, dtype=np.float64)
         own_sq_dist = np.empty(block_rows, dtype=np.float64)
@@ -691,38 +696,42 @@ def _bounded_kernel(
         for start in range(first, last, block_rows):
             stop = min(start + block_rows, last)
             n_rows = stop - start
-            # 1. the bounds' verdict
+            # 1. the bounds' verdict (every loop over the block's rows but the last vectorises)
             n_todo = 0
-            if not fresh:
-                _own_sq_distances(X, start, n_rows, centroids64, labels, own_sq_dist)
-            for r in range(n_rows):
-                i = start + r
-                if fresh:
-                    for g in range(n_groups):
-                        measure[r, g] = True
+            if fresh:
+                for r in range(n_rows):
                     todo[r] = r
-                    n_todo += 1
-                    continue
-                a = labels[i]
-                own = own_sq_dist[r]
-                nearest[r] = a
-                nearest_sq_dist[r] = own
-                others = np.inf
+                measure[:n_rows] = True
+                n_todo = n_rows
+            else:
+                _own_sq_distances(X, start, n_rows, centroids64, labels, own_sq_dist)
+                for r in range(n_rows):
+                    others[r] = np.inf
                 for g in range(n_groups):
-                    value = _decayed(np.float64(lower[i, g]), group_move[g])
-                    group_lower[r, g] = value
-                    others = min(others, value)
-                if separation[a] > 0:  # Hamerly's and Elkan's other test: 2 s - u
-                    others = max(others, 2.0 * separation[a] - _sqrt_upper(own, eps))
-                if _certifies(own, others, eps):
+                    bounds_g = lower[g, start:stop]
+                    decayed_g = group_lower[g]
+                    move = group_move[g]
+                    for r in range(n_rows):
+                        value = _decayed(np.float64(bounds_g[r]), move)
+                        decayed_g[r] = value
+                        others[r] = _min_nnan(others[r], value)
+                        bounds_g[r] = _lower32(value)  # (an undecided row's measured groups get new ones below)
+                if use_separation:  # Hamerly's and Elkan's other test: 2 s - u
+                    for r in range(n_rows):
+                        reach = 2.0 * separation[labels[start + r]] - _sqrt_upper(own_sq_dist[r], eps)
+                        others[r] = _max_nnan(others[r], reach)
+                for r in range(n_rows):
+                    nearest[r] = labels[start + r]
+                    nearest_sq_dist[r] = own_sq_dist[r]
+                    keep[r] = _certifies(own_sq_dist[r], others[r], eps)
+                for r in range(n_rows):
+                    if not keep[r]:
+                        todo[n_todo] = r
+                        todo_own[n_todo] = own_sq_dist[r]
+                        n_todo += 1
+                for t in range(n_todo):
                     for g in range(n_groups):
-                        lower[i, g] = _lower32(group_lower[r, g])
-                else:
-                    for g in range(n_groups):
-                        measure[n_todo, g] = not _certifies(own, group_lower[r, g], eps)
-                    todo[n_todo] = r
-                    todo_own[n_todo] = own
-                    n_todo += 1
+                        measure[t, g] = not _certifies(todo_own[t], group_lower[g, todo[t]], eps)
             measured += 0 if fresh else n_rows
             reassigned += n_todo
             if n_todo:
@@ -761,14 +770,11 @@ def _bounded_kernel(
                     i = start + r
                     for g in range(n_groups):
                         if measure[t, g]:
-                            value = _sqrt_lower(max(group_nearest[t, g], 0.0), eps)
-                        else:
-                            value = group_lower[r, g]
-                        lower[i, g] = _lower32(value)
+                            lower[g, i] = _lower32(_sqrt_lower(max(group_nearest[t, g], 0.0), eps))
                     a = labels[i]
                     if not fresh and nearest[r] != a:  # it left its centre: that centre's group bounds it too
                         g = group_of_position[position_of[a]]
-                        lower[i, g] = min(lower[i, g], _lower32(_sqrt_lower(todo_own[t], eps)))
+                        lower[g, i] = min(lower[g, i], _lower32(_sqrt_lower(todo_own[t], eps)))
             # 3. labels, sums, counts, inertia
             for r in range(n_rows):
                 i = start + r

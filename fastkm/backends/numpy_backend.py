@@ -144,7 +144,7 @@ class NumpyBackend(HostArrays):
             nonlocal position
             rows = slice(position, position + len(block))
             position += len(block)
-            lower = bounds.lower[rows]  # (a view: written through)
+            lower = bounds.lower[:, rows].T  # (points, groups): a view, written through
             if fresh:
                 block_labels = np.empty(len(block), dtype=np.int32)
                 sq_dist = np.empty(len(block))
