@@ -119,6 +119,29 @@ def test_bench_runs_the_shared_harness(tmp_path):
     assert record["grid"][0]["implementation"] == "numpy" and record["grid"][0]["n_samples_run"] == 4000
 
 
+def test_bench_fit_refuses_an_unknown_algorithm_before_running():
+    result = run("bench", "--fit", "--algorithms", "auto,fastest")
+    assert result.returncode == 2
+    assert "--algorithms: unknown implementation(s) fastest; choose from auto, lloyd, hamerly, yinyang, elkan" in result.stderr
+
+
+def test_bench_fit_times_every_algorithm_from_one_seeding():
+    """The harness behind `fastkm bench --fit`, on small cases: every fastkm algorithm makes Lloyd's iterations."""
+    pytest.importorskip("sklearn", reason="scikit-learn is a benchmark peer: pip install 'fastkm[bench]'")
+    from fastkm.bench import fit_record
+
+    lines = []
+    record = fit_record((("board", 3000, 2, 40), ("blobs", 2000, 8, 40)), algorithms=("auto", "lloyd", "yinyang"),
+                        peers=("sklearn-lloyd",), echo=lines.append)  # fmt: skip
+    assert "floors" in record and [row["data"] for row in record["fits"]] == ["board", "blobs"]
+    for row in record["fits"]:
+        fits = row["fits"]
+        assert fits["fastkm-auto"]["n_iter"] == fits["fastkm-lloyd"]["n_iter"] == fits["fastkm-yinyang"]["n_iter"]
+        assert fits["fastkm-lloyd"]["skipped"] == 0 and fits["fastkm-yinyang"]["skipped"] > 0
+        assert fits["fastkm-auto"]["over_auto"] == 1.0 and fits["sklearn-lloyd"]["seconds"] > 0
+    assert any("fastkm-auto (hamerly)" in line for line in lines)
+
+
 def test_bench_dask_runs_fastkm_on_a_local_cluster(tmp_path):
     pytest.importorskip("distributed", reason="distributed is an extra: pip install 'fastkm[dask]'")
     out = tmp_path / "dask.json"
