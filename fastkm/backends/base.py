@@ -230,6 +230,8 @@ class CombinesParts:
 
     #: Whether ``accumulate_parts`` takes ``bounds`` (the bound-based algorithms, :mod:`fastkm.backends.bounds`).
     supports_bounds = False
+    #: Whether they are fast here: ``algorithm="auto"`` picks them only then.
+    fast_bounds = False
 
     def _no_bounds(self, bounds: Any) -> None:
         """For a backend without the bound-based algorithms: refuse a state (the driver checks first)."""

@@ -279,18 +279,22 @@ AUTO_HAMERLY_MAX_FEATURES = 8
 def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300) -> str:
     """What ``algorithm="auto"`` runs for ``X`` with ``n_clusters`` centres on ``backend``.
 
-    Lloyd where the bounds cannot pay -- a backend without them, fewer than
-    :data:`AUTO_MIN_CLUSTERS` centres, or at most 2 iterations (the first step
-    of a bound-based run measures every distance) -- else Hamerly up to
-    :data:`AUTO_HAMERLY_MAX_FEATURES` features and Yinyang above. Measured
-    with ``fastkm bench --fit`` (see benchmarks/results/cpu-notes.md).
+    Lloyd where the bounds cannot pay -- a backend where they are not fast
+    (``fast_bounds``: only Numba's are; NumPy's are the plain reference
+    versions), fewer than :data:`AUTO_MIN_CLUSTERS` centres, or at most 2
+    iterations (the first step of a bound-based run measures every
+    distance) -- else Hamerly up to :data:`AUTO_HAMERLY_MAX_FEATURES`
+    features and Yinyang above. Measured with ``fastkm bench --fit`` (see
+    benchmarks/results/cpu-notes.md).
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
-    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numpy")) for d, k in ((2, 8), (2, 64), (64, 256))]
+    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numba")) for d, k in ((2, 8), (2, 64), (64, 256))]
     ['lloyd', 'hamerly', 'yinyang']
+    >>> choose_algorithm(np.zeros((100, 64)), 256, get_backend("numpy"))
+    'lloyd'
     """
-    if not getattr(backend, "supports_bounds", False) or n_clusters < AUTO_MIN_CLUSTERS or max_iter <= 2:
+    if not getattr(backend, "fast_bounds", False) or n_clusters < AUTO_MIN_CLUSTERS or max_iter <= 2:
         return "lloyd"
     return "hamerly" if X.shape[1] <= AUTO_HAMERLY_MAX_FEATURES else "yinyang"
 

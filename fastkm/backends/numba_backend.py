@@ -892,6 +892,7 @@ class NumbaBackend(HostArrays):
 
     name = "numba"
     supports_bounds = True
+    fast_bounds = True
 
     def __init__(self, n_threads: int | None = None, strategy: str = "auto"):
         if n_threads is not None:

@@ -61,7 +61,7 @@ class NumpyBackend(HostArrays):
     """
 
     name = "numpy"
-    supports_bounds = True
+    supports_bounds = True  # (the plain versions, the tests' oracle: slower than its Lloyd, so "auto" runs Lloyd)
 
     def __init__(self, chunk_rows: int | None = None):
         self.chunk_rows = None if chunk_rows is None else check_integer(chunk_rows, "chunk_rows", minimum=1)
