@@ -17,6 +17,7 @@ import numpy as np
 
 from .backends import Backend, get_backend, is_cupy_array
 from .backends.base import to_backend, to_input_type
+from .backends.bounds import SeedingBounds
 from .backends.exact import Scale, add_parts, combine, fold
 from .validation import (
     check_data,
@@ -157,22 +158,26 @@ def _kmeans_plusplus(
     indices = np.empty(n_clusters, dtype=np.intp)
     # D(x)^2, the canonical squared distance to the nearest centre so far (the seeding's only big array)
     closest_sq_dist = xp.full(n_samples, np.inf, dtype=np.float64)
+    # (where the backend can use them: each point's nearest centre, so most distances need not be measured)
+    bounds = SeedingBounds(X, n_clusters) if getattr(backend, "fast_bounds", False) else None
 
     # The first centre: drawn with probability proportional to the weight ...
     indices[0] = _weighted_draw(n_samples, sample_weight, None, rng.uniform(size=1), xp)[0]
-    backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight, scale)
+    backend.seeding_step(X, X[indices[0] : indices[0] + 1], closest_sq_dist, sample_weight, scale, bounds)
     for c in range(1, n_clusters):
         # ... each next one: candidates drawn with probability proportional to
         # weight * D(x)^2, and the one that leaves the lowest potential wins.
         candidates = _weighted_draw(n_samples, sample_weight, closest_sq_dist, rng.uniform(size=n_local_trials), xp)
-        best, _ = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight, scale)
+        best, _ = backend.seeding_step(X, X[xp.asarray(candidates)], closest_sq_dist, sample_weight, scale, bounds)
         indices[c] = candidates[best]
 
     return backend.take_rows(X, indices), indices
 
 
-#: Rows per block when drawing from a weighted distribution (bounds the temporaries).
+#: Rows per block when drawing from a weighted distribution (bounds the temporaries) ...
 _DRAW_BLOCK_ROWS = 1 << 16
+#: ... and per sub-block: a draw reads one block's sub-block totals, then one sub-block's rows.
+_DRAW_SUB_ROWS = 1 << 10
 
 
 def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarray, xp: Any) -> np.ndarray:
@@ -180,15 +185,16 @@ def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarra
 
     Inverse-CDF sampling: row ``i`` is drawn when ``u * total`` falls in
     ``[cum_{i-1}, cum_i)``, so a row of probability 0 is never drawn. The
-    cumulative sums are formed one block at a time: memory stays O(block),
-    not O(n_samples), however large X is.
+    cumulative sums are formed a level at a time -- blocks, a block's
+    sub-blocks, a sub-block's rows -- so memory stays O(block) and a draw
+    reads one block, however large X is.
     """
     blocks = [
         slice(start, min(start + _DRAW_BLOCK_ROWS, n_samples)) for start in range(0, n_samples, _DRAW_BLOCK_ROWS)
     ]
 
     def mass(rows: slice) -> Any:
-        parts = [array[rows].astype(np.float64) for array in (weight, factor) if array is not None]
+        parts = [array[rows].astype(np.float64, copy=False) for array in (weight, factor) if array is not None]
         if not parts:
             return xp.ones(rows.stop - rows.start)
         return parts[0] if len(parts) == 1 else parts[0] * parts[1]
@@ -198,20 +204,27 @@ def _weighted_draw(n_samples: int, weight: Any, factor: Any, uniforms: np.ndarra
     if not block_totals.any() and factor is not None:
         # weight * D^2 is zero everywhere (every point sits on a centre): fall back to the weight
         return _weighted_draw(n_samples, weight, None, uniforms, xp)
-    block_ends = np.cumsum(block_totals)
-    targets = np.asarray(uniforms) * block_ends[-1]
-    drawn = np.empty(len(targets), dtype=np.intp)
-    for t, target in enumerate(targets):
-        b = int(np.searchsorted(block_ends, target, side="right"))
-        # (a target at the very end, or rounding between sum and cumsum, lands past the mass)
-        b = min(b, int(np.flatnonzero(block_totals)[-1]))
-        local = target - (block_ends[b - 1] if b else 0.0)
+    drawn = np.empty(len(uniforms), dtype=np.intp)
+    for t, target in enumerate(np.asarray(uniforms) * block_totals.sum()):
+        b, local = _descend(block_totals, target)
         block_mass = mass(blocks[b])
-        offset = int(xp.searchsorted(xp.cumsum(block_mass), xp.asarray(local), side="right"))
-        if offset >= block_mass.shape[0] or not bool(block_mass[offset] > 0):
-            offset = int(xp.flatnonzero(block_mass > 0)[-1])  # never a row of probability 0
-        drawn[t] = blocks[b].start + offset
+        whole = len(block_mass) - len(block_mass) % _DRAW_SUB_ROWS
+        sub_totals = xp.concatenate([block_mass[:whole].reshape(-1, _DRAW_SUB_ROWS).sum(axis=1), block_mass[whole:].sum()[None]])
+        s, local = _descend(np.array(sub_totals.tolist(), dtype=np.float64), local)
+        rows_mass = block_mass[s * _DRAW_SUB_ROWS : (s + 1) * _DRAW_SUB_ROWS]
+        offset = int(xp.searchsorted(xp.cumsum(rows_mass), xp.asarray(local), side="right"))
+        if offset >= rows_mass.shape[0] or not bool(rows_mass[offset] > 0):
+            offset = int(xp.flatnonzero(rows_mass > 0)[-1])  # never a row of probability 0
+        drawn[t] = blocks[b].start + s * _DRAW_SUB_ROWS + offset
     return drawn
+
+
+def _descend(totals: np.ndarray, target: float) -> tuple[int, float]:
+    """``(i, target - sum(totals[:i]))`` for the part ``i`` with mass where ``target`` falls."""
+    ends = np.cumsum(totals)
+    # (a target at the very end, or rounding between sum and cumsum, lands past the mass)
+    i = min(int(np.searchsorted(ends, target, side="right")), int(np.flatnonzero(totals)[-1]))
+    return i, float(target - (ends[i - 1] if i else 0.0))
 
 
 def _forgy(X: Any, n_clusters: int, sample_weight: Any, rng: np.random.Generator, backend: Backend) -> Any:

@@ -201,6 +201,7 @@ class Backend(Protocol):
         closest_sq_dist: Array,
         sample_weight: Array | None,
         scale: Any = None,
+        bounds: Any = None,
     ) -> tuple[int, float]:
         """One greedy k-means++ step: pick the candidate centre that leaves the lowest potential.
 
@@ -209,7 +210,11 @@ class Backend(Protocol):
         Returns ``(index into candidates, its potential)`` (ties: the lowest
         index) and lowers ``closest_sq_dist`` (float64, updated in place) to
         include the chosen centre. Never builds an ``n_samples x n_candidates``
-        matrix in a fast backend.
+        matrix in a fast backend. ``bounds`` (a
+        :class:`~fastkm.backends.bounds.SeedingBounds`, the same one for every
+        step of a seeding; passed only to a backend with ``fast_bounds``) lets
+        the backend skip the distances the triangle inequality rules out; the
+        result is the same.
         """
 
     def pairwise_sq_distances(self, X: Array, Y: Array) -> Array:

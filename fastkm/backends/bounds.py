@@ -64,12 +64,14 @@ __all__ = [
     "ALGORITHMS",
     "ALGORITHM_CHOICES",
     "BoundState",
+    "SeedingBounds",
     "choose_algorithm",
     "Motion",
     "certifies",
     "decayed",
     "half_separation",
     "lower32",
+    "seeding_thresholds",
     "slack",
     "sqrt_lower",
     "sqrt_upper",
@@ -266,6 +268,82 @@ def half_separation(centroids: np.ndarray) -> np.ndarray:
     lower = np.sqrt(np.maximum(sq_dist - error, 0.0)) - 4.0 * _U64 * reach
     np.fill_diagonal(lower, np.inf)
     return np.maximum(0.5 * lower.min(axis=1) * (1.0 - slack(n_features)) - TINY, 0.0)
+
+
+def seeding_thresholds(sq_separation: Any, eps: float) -> Any:
+    """How near its nearest centre ``a`` a point must be for a candidate ``t`` to be certainly farther.
+
+    ``sq_separation[a, t]`` is the canonical squared distance between ``a`` and
+    ``t``; a point whose canonical distance to ``a`` is ``C <= threshold[a, t]``
+    has a canonical distance to ``t`` strictly above ``C`` (never a tie), so
+    k-means++ need not measure it (Raff 2021, "Exact acceleration of K-Means++
+    and K-Means||"). With ``D`` the lower bound on the exact ``|a - t|``
+    (:func:`sqrt_lower`), ``h = D (1 - 4 eps) / 2 - 4 TINY`` and
+    ``threshold = h^2 (1 - 2 eps)`` (-1 where ``h <= 0``: nothing skipped),
+    ``sqrt(C) <= h`` and the triangle inequality give an exact distance to
+    ``t`` of at least ``D - sqrt_upper(C) >= sqrt(C) (1 + 3 eps) + 7 TINY``,
+    which :func:`certifies` ``C``. (The ``4 eps`` rather than ``2 eps`` covers
+    the few roundings in ``h`` itself.)
+
+    A point exactly halfway (a possible tie) is always measured:
+
+    >>> 3.9999 < float(seeding_thresholds(np.float64(16.0), slack(2))) < 4.0
+    True
+    """
+    half = sqrt_lower(sq_separation, eps) * (1.0 - 4.0 * eps) * 0.5 - 4.0 * TINY
+    return np.where(half > 0, half * half * (1.0 - 2.0 * eps), -1.0)
+
+
+class SeedingBounds:
+    """What a k-means++ seeding keeps between its steps so that most distances need not be measured.
+
+    Per point, the index of its nearest centre so far (``nearest``, -1: none
+    yet; its canonical distance is the seeding's ``closest_sq_dist``); the
+    centres chosen so far, each with ``reach``, an upper bound on the
+    ``closest_sq_dist`` of its points (set when it is chosen: a centre only
+    ever loses points, which keep their distance); and the exact-sum parts of ``sum_i w_i
+    closest_i`` (``total``), so that a candidate's potential is that total
+    plus the changes at the points it comes nearer to -- the same bits as
+    summing every term. A backend with ``fast_bounds`` uses it (the driver
+    makes one per seeding); others ignore it.
+
+    >>> import numpy as np
+    >>> bounds = SeedingBounds(np.zeros((1000, 4), np.float32), 8)
+    >>> int(bounds.nearest.min()), bounds.n_centres, bounds.thresholds(np.zeros((3, 4)), None).shape
+    (-1, 0, (1, 3))
+    """
+
+    def __init__(self, X: Any, n_clusters: int):
+        self.nearest = np.full(X.shape[0], -1, dtype=np.int32)
+        self.centres = np.empty((max(int(n_clusters), 1), X.shape[1]), dtype=X.dtype)
+        self.reach = np.empty(len(self.centres))
+        self.n_centres = 0
+        self.total: np.ndarray | None = None
+        """``(n_folds,)`` exact-sum parts of ``sum_i w_i closest_i`` (None: not known yet)."""
+        self.eps = slack(X.shape[1])
+
+    def thresholds(self, candidates: np.ndarray, pairwise: Any) -> np.ndarray:
+        """``(n_centres, n_candidates)`` float64 :func:`seeding_thresholds` (one row of -1 before any centre);
+        ``pairwise(A, B)`` gives canonical squared distances (the backend's ``pairwise_sq_distances``)."""
+        if self.n_centres == 0:
+            return np.full((1, len(candidates)), -1.0)
+        return np.ascontiguousarray(seeding_thresholds(pairwise(self.centres[: self.n_centres], candidates), self.eps))
+
+    def open_clusters(self, thresholds: np.ndarray) -> np.ndarray:
+        """``(n_centres,)`` bool: whether some candidate of ``thresholds`` may come nearer to some point of
+        the centre's (one True before any centre)."""
+        if self.n_centres == 0:
+            return np.ones(1, dtype=np.bool_)
+        return self.reach[: self.n_centres] > thresholds.min(axis=1)
+
+    def add_centre(self, centre: np.ndarray, reach: float) -> None:
+        """Record the chosen centre (index ``n_centres``) and the largest distance of the points it took."""
+        if self.n_centres == len(self.centres):
+            self.centres = np.concatenate([self.centres, np.empty_like(self.centres)])
+            self.reach = np.concatenate([self.reach, np.empty_like(self.reach)])
+        self.centres[self.n_centres] = centre
+        self.reach[self.n_centres] = reach
+        self.n_centres += 1
 
 
 #: ``"auto"`` runs Lloyd below this many centres: the bounds' bookkeeping costs more than the few

@@ -280,7 +280,7 @@ class CupyBackend(InProcess):
         return out
 
     def seeding_step(
-        self, X, candidates, closest_sq_dist, sample_weight, scale: Scale | None = None
+        self, X, candidates, closest_sq_dist, sample_weight, scale: Scale | None = None, bounds: Any = None
     ) -> tuple[int, float]:
         cp = self._cupy
         with cp.cuda.Device(self.device):

@@ -203,7 +203,7 @@ class DaskBackend(CombinesParts):
             meta=_meta(X, np.float64, 2),
         )  # fmt: skip
 
-    def seeding_step(self, X, candidates, closest_sq_dist, sample_weight, scale=None):
+    def seeding_step(self, X, candidates, closest_sq_dist, sample_weight, scale=None, bounds=None):
         raise TypeError(
             "greedy k-means++ takes one pass over the data per candidate, which on a Dask array means a round "
             "trip to the cluster each; seed with init='k-means||' (what kmeans and KMeans do for 'k-means++' "

@@ -39,8 +39,8 @@ from numba import njit, prange
 from numba.extending import intrinsic
 
 from .base import HostArrays, StepParts
-from .bounds import BoundState, certifies, decayed, lower32, sqrt_lower, sqrt_upper, slack
-from .exact import Scale, combine, direct_threshold, gemm_threshold
+from .bounds import TINY_SQ, BoundState, SeedingBounds, certifies, decayed, lower32, sqrt_lower, sqrt_upper, slack
+from .exact import Scale, combine, direct_threshold, fold, gemm_threshold
 from ..validation import check_integer
 from .numba_runtime import kernel, numba_cache_dir, single_threaded_blas, threading_layer
 
@@ -229,12 +229,10 @@ def _split(value, magic):
 
 
 @njit(inline="always")
-def _fold_into(value, magic, parts, r):
+def _split_into(value, magic, parts, r):
     """``parts[f, r]`` = the ``f``-th part of ``value`` on the grids ``magic`` (coarse to fine)."""
     for f in range(magic.shape[0]):
         parts[f, r], value = _split(value, magic[f])
-
-
 
 
 @njit(fastmath=_FAST)
@@ -446,33 +444,31 @@ def _add_row(X, i, w, k, sign, local_sums, local_counts, sums_magic, counts_magi
 
 
 @njit(inline="always")
-def _own_sq_distances(X, start, n_rows, centroids64, labels, out):
-    """``out[r]`` = canonical ``d(X[start + r], centroids64[labels[start + r]])``, four rows at a time.
+def _pair_sq_distances(X, rows, centres64, which, n_pairs, out):
+    """``out[m]`` = canonical ``d(X[rows[m]], centres64[which[m]])``, four pairs at a time.
 
-    Each canonical distance is a chain of dependent additions; four rows' chains
-    interleaved keep the adder busy (four times one row's speed at large ``d``).
+    Each canonical distance is a chain of dependent additions; four pairs'
+    chains interleaved keep the adder busy (four times one pair's speed at large ``d``).
     """
     n_features = X.shape[1]
-    whole = n_rows - n_rows % 4
-    for r in range(0, whole, 4):
-        i = start + r
-        centre0 = centroids64[labels[i]]
-        centre1 = centroids64[labels[i + 1]]
-        centre2 = centroids64[labels[i + 2]]
-        centre3 = centroids64[labels[i + 3]]
+    whole = n_pairs - n_pairs % 4
+    for m in range(0, whole, 4):
+        # (scalar indices, no row views: a view's reference count is an atomic every thread contends for)
+        i0, i1, i2, i3 = rows[m], rows[m + 1], rows[m + 2], rows[m + 3]
+        k0, k1, k2, k3 = which[m], which[m + 1], which[m + 2], which[m + 3]
         total0 = total1 = total2 = total3 = 0.0
         for j in range(n_features):
-            diff0 = np.float64(X[i, j]) - centre0[j]
-            diff1 = np.float64(X[i + 1, j]) - centre1[j]
-            diff2 = np.float64(X[i + 2, j]) - centre2[j]
-            diff3 = np.float64(X[i + 3, j]) - centre3[j]
+            diff0 = np.float64(X[i0, j]) - centres64[k0, j]
+            diff1 = np.float64(X[i1, j]) - centres64[k1, j]
+            diff2 = np.float64(X[i2, j]) - centres64[k2, j]
+            diff3 = np.float64(X[i3, j]) - centres64[k3, j]
             total0 += diff0 * diff0
             total1 += diff1 * diff1
             total2 += diff2 * diff2
             total3 += diff3 * diff3
-        out[r], out[r + 1], out[r + 2], out[r + 3] = total0, total1, total2, total3
-    for r in range(whole, n_rows):
-        out[r] = _canonical(X, start + r, centroids64, labels[start + r])
+        out[m], out[m + 1], out[m + 2], out[m + 3] = total0, total1, total2, total3
+    for m in range(whole, n_pairs):
+        out[m] = _canonical(X, rows[m], centres64, which[m])
 
 
 @njit
@@ -681,6 +677,7 @@ def _bounded_kernel(
         todo = np.empty(block_rows, dtype=np.int32)
         todo_own = np.empty(block_rows, dtype=np.float64)
         own_sq_dist = np.empty(block_rows, dtype=np.float64)
+        block_index = np.empty(block_rows, dtype=np.int64)
         measure = np.empty((block_rows, n_groups), dtype=np.bool_)
         width = np.zeros(block_rows, dtype=np.float64)
         shift = np.zeros(block_rows, dtype=np.float64)
@@ -704,7 +701,9 @@ def _bounded_kernel(
                 measure[:n_rows] = True
                 n_todo = n_rows
             else:
-                _own_sq_distances(X, start, n_rows, centroids64, labels, own_sq_dist)
+                for r in range(n_rows):
+                    block_index[r] = start + r
+                _pair_sq_distances(X, block_index, centroids64, labels[start:stop], n_rows, own_sq_dist)
                 for r in range(n_rows):
                     others[r] = np.inf
                 for g in range(n_groups):
@@ -823,48 +822,219 @@ def _labelled_kernel(X, centroids, labels, out):
         out[i] = _canonical(X, i, centroids, labels[i])
 
 
-@kernel()
-def _seeding_kernel(X, candidates, closest_sq_dist, weight, partial, magic, update):
-    """k-means++ with canonical distances: potentials, or (``update``) the closest-centre update.
+@njit(fastmath=_FAST)
+def _certainly_farther(X, i, centres64, k, sq_dist, eps):
+    """Whether ``X[i]``'s canonical distance to ``centres64[k]`` is certainly above ``sq_dist``.
 
-    Potentials: ``partial[p, f, t]`` is part ``p``'s ``f``-th part, on the
-    inertia grid ``magic``, of the sum of ``w * min(closest, d(x, candidate_t))``. Update:
-    ``closest = min(closest, d(x, candidates[0]))``. Rows go in transposed
-    float64 blocks, so every inner loop runs over contiguous rows (one running
-    sum per row, features in order: the canonical distance, vectorised).
+    The squares summed in any order (vectorised): within ``gamma_{d+2}`` of the
+    exact distance, as the canonical one is (:func:`~fastkm.backends.bounds.slack`
+    is twice that and more), so a sum above ``sq_dist`` by the slack proves it.
+    """
+    total = 0.0
+    for j in range(X.shape[1]):
+        diff = np.float64(X[i, j]) - centres64[k, j]
+        total += diff * diff
+    return total * (1.0 - eps) - TINY_SQ > sq_dist
+
+
+@njit(inline="always")
+def _fold_add(value, magic, sums, t, sign):
+    """``sums[f, t] += sign * (value's f-th part)`` on the grids ``magic`` (coarse to fine), as
+    :func:`fastkm.backends.exact.fold` splits it."""
+    for f in range(magic.shape[0]):
+        high, value = _split(value, magic[f])
+        sums[f, t] += sign * high
+
+
+@kernel()
+def _seeding_kernel(
+    X, candidates64, closest_sq_dist, nearest, weight, thresholds, open_cluster, magic, partial, new_centre, reach,
+    eps, use_gemm, origin, operand_t, widths, found_row, found_which, found_sq, n_found,
+):  # fmt: skip
+    """k-means++ with canonical distances, measuring only what the bounds leave open.
+
+    Row ``i`` is measured against candidate ``t`` unless ``closest_sq_dist[i] <=
+    thresholds[nearest[i], t]`` (:func:`~fastkm.backends.bounds.seeding_thresholds`:
+    then ``t`` is certainly farther; ``nearest[i] < 0``: always measured), and
+    not at all unless ``open_cluster[nearest[i]]`` (no candidate can come
+    nearer to any point of that centre's). ``partial[p, f, t]`` is part
+    ``p``'s ``f``-th part, on the inertia grid ``magic``, of the change ``w *
+    (min(closest, d(x, t)) - closest)`` summed over its rows (a finite
+    ``closest`` only: from infinity the change is the new term): a
+    candidate's potential is the seeding's total plus these, the same bits as
+    summing every term.
+
+    With ``new_centre >= 0`` (one candidate) the rows it is nearer to also
+    take it: ``closest`` and ``nearest`` lowered, and ``reach[p]`` is the
+    largest new ``closest`` among part ``p``'s. Otherwise part ``p`` lists the
+    pairs whose candidate is nearer, ``(found_row, found_which,
+    found_sq)[p, :n_found[p]]`` (``n_found[p]`` beyond their length: the list
+    overflowed), for :func:`_seeding_take` to apply the winner's.
+
+    How a block's open pairs are measured:
+
+    * with few features (not ``use_gemm``) and at least half the pairs open:
+      every distance, canonically, rows transposed so every inner loop runs
+      over contiguous rows (vectorised); a row the bounds rule out changes
+      nothing (``0``, whichever way its parts are formed), so every row's
+      change is summed;
+    * else, screened first, and only the pairs the screen cannot rule out
+      measured canonically, pair by pair (:func:`_pair_sq_distances`): with
+      ``use_gemm`` and at least two open pairs per row, every pair of the
+      block by one GEMM of its rows moved to ``origin`` against
+      ``operand_t``'s columns ``[-2 (c - origin), |c - origin|^2]`` (error
+      bound from ``widths = (rho, offset, R)``, as in :func:`_assign_kernel`),
+      else the open pairs one by one (:func:`_certainly_farther`, relative
+      slack ``eps``).
     """
     n_samples, n_features = X.shape
-    n_parts = partial.shape[0]
-    n_candidates = candidates.shape[0]
+    n_parts, n_folds, n_candidates = partial.shape
     unit_weight = weight.shape[0] == 0
-    block_rows = 512
+    rho, gemm_offset, radius = widths[0], widths[1], widths[2]
+    capacity = found_row.shape[1]
+    block_rows = 256
     for part in prange(n_parts):
-        rows_t = np.empty((n_features, block_rows + 16), dtype=np.float64)
-        distance = np.empty(block_rows, dtype=np.float64)
-        n_folds = magic.shape[0]
+        pair_row = np.empty(block_rows * n_candidates + 1, dtype=np.int64)
+        pair_which = np.empty(block_rows * n_candidates + 1, dtype=np.int64)
+        pair_sq = np.empty(block_rows * n_candidates, dtype=np.float64)
+        rows_t = np.empty((n_features, 0 if use_gemm else block_rows + 16), dtype=np.float64)
+        distance = np.empty((n_candidates, 0 if use_gemm else block_rows), dtype=np.float64)
         terms = np.empty((n_folds, block_rows), dtype=np.float64)
-        potentials = np.zeros((n_folds, n_candidates))
+        centred = np.empty((block_rows if use_gemm else 0, n_features + 1), dtype=X.dtype)
+        scores = np.empty(n_candidates * block_rows if use_gemm else 0, dtype=X.dtype)
+        best_score = np.empty(block_rows if use_gemm else 0, dtype=X.dtype)
+        row_reach = np.empty(block_rows, dtype=np.float64)
+        changes = np.zeros((n_folds, n_candidates))
+        farthest = 0.0
+        found = 0
         last = (part + 1) * n_samples // n_parts
         for start in range(part * n_samples // n_parts, last, block_rows):
             n_rows = min(block_rows, last - start)
-            _transpose_rows(X, start, start + n_rows, rows_t)
-            for t in range(1 if update else n_candidates):
-                distance[:n_rows] = 0.0
-                for j in range(n_features):
-                    c = np.float64(candidates[t, j])
-                    for r in range(n_rows):
-                        diff = rows_t[j, r] - c
-                        distance[r] += diff * diff
-                if update:
-                    for r in range(n_rows):
-                        closest_sq_dist[start + r] = min(closest_sq_dist[start + r], distance[r])
-                    continue
+            n_open_rows = 0
+            for r in range(n_rows):
+                a = nearest[start + r]
+                n_open_rows += (a < 0) | open_cluster[max(a, 0)]
+            if n_open_rows == 0:
+                continue
+            n_open = n_open_rows * n_candidates  # (open pairs, counted where it matters)
+            if not use_gemm and 2 * n_open_rows >= n_rows:
+                n_open = 0
                 for r in range(n_rows):
-                    w = _weight_of(weight, start + r, unit_weight)
-                    _fold_into(w * min(closest_sq_dist[start + r], distance[r]), magic, terms, r)
+                    a = nearest[start + r]
+                    own = closest_sq_dist[start + r]
+                    for t in range(n_candidates):
+                        n_open += (a < 0) | (own > thresholds[max(a, 0), t])
+            n_near = 0
+            if not use_gemm and 2 * n_open >= n_rows * n_candidates:
+                _transpose_rows(X, start, start + n_rows, rows_t)
+                for r in range(n_rows):
+                    old = closest_sq_dist[start + r]
+                    _split_into(_weight_of(weight, start + r, unit_weight) * old if old < np.inf else 0.0,
+                                magic, terms, r)  # fmt: skip
                 for f in range(n_folds):
-                    potentials[f, t] += _sum(terms[f], n_rows)
-        partial[part] = potentials
+                    block_total = _sum(terms[f], n_rows)
+                    for t in range(n_candidates):
+                        changes[f, t] -= block_total
+                for t in range(n_candidates):
+                    to_t = distance[t]
+                    to_t[:n_rows] = 0.0
+                    for j in range(n_features):
+                        c = candidates64[t, j]
+                        for r in range(n_rows):
+                            diff = rows_t[j, r] - c
+                            to_t[r] += diff * diff
+                    for r in range(n_rows):
+                        value = _min_nnan(to_t[r], closest_sq_dist[start + r])
+                        _split_into(_weight_of(weight, start + r, unit_weight) * value, magic, terms, r)
+                    for f in range(n_folds):
+                        changes[f, t] += _sum(terms[f], n_rows)
+                # the nearer pairs, for the list or the update below (changes already summed)
+                for r in range(n_rows):
+                    for t in range(n_candidates):
+                        pair_row[n_near] = start + r
+                        pair_which[n_near] = t
+                        pair_sq[n_near] = distance[t, r]
+                        n_near += distance[t, r] < closest_sq_dist[start + r]
+            else:
+                if use_gemm and 2 * n_open_rows >= n_rows:
+                    # row_reach[r]: |x~|^2 less the screen's error (3 E; the |x~|^2 computed here is
+                    # within gamma_d(u64) |x~|^2, far inside the margin): t is certainly farther
+                    # when this plus t's score exceeds closest; a row whose best score does not is
+                    # looked at candidate by candidate
+                    for r in range(n_rows):
+                        centred_row = centred[r]
+                        for j in range(n_features):
+                            centred_row[j] = X[start + r, j] - origin[j]
+                        centred_row[n_features] = 1.0
+                        sq_norm = _sq_norm(centred_row, n_features)
+                        scale = np.sqrt(sq_norm) + radius
+                        row_reach[r] = sq_norm - (rho * scale * scale + gemm_offset)
+                    block_t = scores[: n_candidates * n_rows].reshape((n_candidates, n_rows))
+                    np.dot(operand_t, centred[:n_rows].T, block_t)
+                    best_score[:n_rows] = block_t[0]
+                    for t in range(1, n_candidates):
+                        scores_t = block_t[t]
+                        for r in range(n_rows):
+                            best_score[r] = _min_nnan(best_score[r], scores_t[r])
+                    for r in range(n_rows):
+                        own = closest_sq_dist[start + r]
+                        if np.float64(best_score[r]) + row_reach[r] > own:
+                            continue
+                        for t in range(n_candidates):
+                            pair_row[n_near] = start + r
+                            pair_which[n_near] = t
+                            n_near += np.float64(block_t[t, r]) + row_reach[r] <= own
+                else:
+                    for r in range(n_rows):
+                        a = nearest[start + r]
+                        own = closest_sq_dist[start + r]
+                        if a >= 0 and not open_cluster[a]:
+                            continue
+                        for t in range(n_candidates):
+                            if a < 0 or own > thresholds[max(a, 0), t]:
+                                pair_row[n_near] = start + r
+                                pair_which[n_near] = t
+                                n_near += not _certainly_farther(X, start + r, candidates64, t, own, eps)
+                _pair_sq_distances(X, pair_row, candidates64, pair_which, n_near, pair_sq)
+                n_measured = n_near
+                n_near = 0
+                for m in range(n_measured):
+                    i = pair_row[m]
+                    old = closest_sq_dist[i]
+                    if pair_sq[m] < old:
+                        w = _weight_of(weight, i, unit_weight)
+                        _fold_add(w * pair_sq[m], magic, changes, pair_which[m], 1.0)
+                        if old < np.inf:
+                            _fold_add(w * old, magic, changes, pair_which[m], -1.0)
+                        pair_row[n_near], pair_which[n_near], pair_sq[n_near] = i, pair_which[m], pair_sq[m]
+                        n_near += 1
+            for m in range(n_near):  # the nearer pairs: taken (one candidate), or listed
+                if new_centre >= 0:
+                    closest_sq_dist[pair_row[m]] = pair_sq[m]
+                    nearest[pair_row[m]] = new_centre
+                    farthest = max(farthest, pair_sq[m])
+                else:
+                    if found < capacity:
+                        found_row[part, found] = pair_row[m]
+                        found_which[part, found] = pair_which[m]
+                        found_sq[part, found] = pair_sq[m]
+                    found += 1
+        partial[part] = changes
+        reach[part] = farthest
+        n_found[part] = found
+
+
+@kernel()
+def _seeding_take(found_row, found_which, found_sq, n_found, best, closest_sq_dist, nearest, new_centre, reach):
+    """Candidate ``best`` takes the rows it is nearer to, from :func:`_seeding_kernel`'s lists."""
+    for part in prange(n_found.shape[0]):
+        farthest = 0.0
+        for m in range(n_found[part]):
+            if found_which[part, m] == best:
+                closest_sq_dist[found_row[part, m]] = found_sq[part, m]
+                nearest[found_row[part, m]] = new_centre
+                farthest = max(farthest, found_sq[part, m])
+        reach[part] = farthest
 
 
 # -- the backend --------------------------------------------------------------------
@@ -957,17 +1127,55 @@ class NumbaBackend(HostArrays):
         closest_sq_dist: np.ndarray,
         sample_weight: np.ndarray | None,
         scale: Scale | None = None,
+        bounds: SeedingBounds | None = None,
     ) -> tuple[int, float]:
-        candidates = np.ascontiguousarray(candidates, dtype=X.dtype)
-        magic = (scale or Scale.of(X, sample_weight)).inertia_grid().magic
+        grid = (scale or Scale.of(X, sample_weight)).inertia_grid()
         weight = _weights_or_empty(sample_weight, X.dtype)
-        with self._threads() as n_threads:
-            partial = np.zeros((max(1, min(n_threads, X.shape[0] // 1024)), len(magic), len(candidates)))
-            _seeding_kernel(X, candidates, closest_sq_dist, weight, partial, magic, False)
-            potentials = combine(partial.sum(axis=0))
-            best = int(np.argmin(potentials))
-            _seeding_kernel(X, candidates[best : best + 1], closest_sq_dist, weight, partial, magic, True)
-        return best, float(potentials[best])
+        if bounds is None:  # (one step on its own: no centre known, every distance measured)
+            bounds = SeedingBounds(X, 1)
+        if bounds.total is None:
+            finite = np.isfinite(closest_sq_dist)
+            terms = closest_sq_dist[finite] * (1.0 if sample_weight is None else weight[finite].astype(np.float64))
+            bounds.total = np.array([part.sum() for part in fold(terms, grid)])
+        candidates = np.ascontiguousarray(candidates, dtype=X.dtype)
+        candidates64 = candidates.astype(np.float64)
+        use_gemm = self.uses_gemm(X.shape[1], len(candidates))
+        origin, operand, radius = _gemm_screen(candidates)
+        widths = np.array([*gemm_threshold(X.dtype, X.shape[1]), radius])
+        n_folds = len(grid.magic)
+        with self._threads() as n_threads, single_threaded_blas(use_gemm):
+            n_parts = max(1, min(n_threads, X.shape[0] // 1024))
+            thresholds = bounds.thresholds(candidates, self.pairwise_sq_distances)
+            reach = np.zeros(n_parts)
+            n_found = np.zeros(n_parts, dtype=np.int64)
+            centre = bounds.n_centres
+            if len(candidates) > 1:
+                # the nearer pairs listed (up to an eighth of the rows): the winner's are then taken
+                # from the list, not measured again
+                capacity = max(1024, X.shape[0] // (8 * n_parts))
+                found = (np.empty((n_parts, capacity), np.int64), np.empty((n_parts, capacity), np.int64),
+                         np.empty((n_parts, capacity)))  # fmt: skip
+                partial = np.zeros((n_parts, n_folds, len(candidates)))
+                _seeding_kernel(X, candidates64, closest_sq_dist, bounds.nearest, weight, thresholds,
+                                bounds.open_clusters(thresholds), grid.magic, partial, -1, reach, bounds.eps,
+                                use_gemm, origin, np.ascontiguousarray(operand.T), widths, *found, n_found)  # fmt: skip
+                best = int(np.argmin(combine(bounds.total[:, None] + partial.sum(axis=0))))
+                partial = partial[:, :, best : best + 1]
+                if n_found.max() <= capacity:
+                    _seeding_take(*found, n_found, best, closest_sq_dist, bounds.nearest, centre, reach)
+            else:
+                best = 0
+            if len(candidates) == 1 or n_found.max() > capacity:
+                thresholds = np.ascontiguousarray(thresholds[:, best : best + 1])
+                partial = np.zeros((n_parts, n_folds, 1))
+                nothing = np.empty((n_parts, 0), np.int64)
+                _seeding_kernel(X, candidates64[best : best + 1], closest_sq_dist, bounds.nearest, weight, thresholds,
+                                bounds.open_clusters(thresholds), grid.magic, partial, centre, reach, bounds.eps,
+                                use_gemm, origin, np.ascontiguousarray(operand.T[best : best + 1]), widths,
+                                nothing, nothing, np.empty((n_parts, 0)), n_found)  # fmt: skip
+        bounds.add_centre(candidates[best], float(reach.max()))
+        bounds.total = bounds.total + partial.sum(axis=0)[:, 0]
+        return best, float(combine(bounds.total))
 
     # -- helpers ----------------------------------------------------------------
     def uses_gemm(self, n_features: int, n_clusters: int) -> bool:
