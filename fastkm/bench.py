@@ -717,7 +717,8 @@ def run_record(
                               floors=record["floors"], peers=peers, echo=echo)  # fmt: skip
     if fits:
         echo("")
-        record["full_fit"] = full_fit([(1_000_000, 16, 64), (1_000_000, 16, 256)], seeds=(0, 1, 2, 3, 4), echo=echo)
+        shapes = [(p.n_samples, p.n_features, p.n_clusters) for p in (GRID["B"], GRID["C"], GRID["D"])]
+        record["full_fit"] = full_fit(shapes, seeds=(0, 1, 2), echo=echo)
     if rss:
         echo("")
         record["peak_rss"] = result = peak_rss()
@@ -846,6 +847,12 @@ def fit_record(
         floor = floor_ms(GridPoint(kind, n, n_features, n_clusters), record["floors"])["floor_ms"]
         row: dict[str, Any] = {"data": kind, "n_samples": n, "n_features": n_features, "n_clusters": n_clusters,
                                "seeding_s": seeding, "floor_ms_per_iteration": floor, "fits": {}}  # fmt: skip
+        if any(peer.startswith("sklearn") for peer in peers):
+            from sklearn.cluster import kmeans_plusplus as sklearn_plusplus
+
+            start = time.perf_counter()
+            sklearn_plusplus(X, n_clusters, random_state=0)
+            row["sklearn_seeding_s"] = time.perf_counter() - start
         for algorithm in algorithms:
             start = time.perf_counter()
             result = kmeans(X, n_clusters, init=centroids, tol=0.0, max_iter=max_iter, algorithm=algorithm)
@@ -866,6 +873,17 @@ def fit_record(
                             str(fit["n_iter"]), skipped, memory, format_duration(floor), f"{format_ratio(fit['over_auto'])}x"))  # fmt: skip
         rows.append(row)
     record["fits"] = rows
+    echo("")
+    echo("k-means++ seeding (greedy, 2 + ln K candidates a step): fastkm's, and scikit-learn's where it ran")
+    seeding = _Table(("data", 6, "<"), ("N", 10, ">"), ("d", 3, ">"), ("K", 4, ">"), ("fastkm", _FIGURE_WIDTH, ">"),
+                     ("sklearn", _FIGURE_WIDTH, ">"), ("sklearn is", 0, ">"))  # fmt: skip
+    echo(seeding.header())
+    for row in rows:
+        theirs = row.get("sklearn_seeding_s")
+        echo(seeding.line(row["data"], f"{row['n_samples']:,}", str(row["n_features"]), str(row["n_clusters"]),
+                          format_duration(row["seeding_s"] * 1e3),
+                          "" if theirs is None else format_duration(theirs * 1e3),
+                          "" if theirs is None else f"{format_ratio(theirs / row['seeding_s'])}x"))  # fmt: skip
     return record
 
 

@@ -372,7 +372,7 @@ def _same_decimals(values: np.ndarray, digits: int = 6) -> list[str]:
 @click.option("--iterations", default=11, show_default=True, type=click.IntRange(min=2),
               help="Iterations of the long timed fit (the short one makes 1; the difference is timed).")  # fmt: skip
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1), help="Keep the fastest of this many fits.")
-@click.option("--full-fit", "fits", is_flag=True, help="Also time default fits against scikit-learn (N=1M, d=16, K=64 and 256).")
+@click.option("--full-fit", "fits", is_flag=True, help="Also time default fits against scikit-learn at grid points B, C and D (three seeds).")
 @click.option("--rss", is_flag=True, help="Also measure the peak RSS of a fit (N=10M, d=16, K=64; Linux).")
 @click.option("--sweep", is_flag=True, help="Also sweep the Numba backend's direct/GEMM threshold over d and K.")
 @click.option("--dask", "dask_run", is_flag=True, help="Instead of the grid: fastkm on a Dask cluster against dask-ml and "

@@ -140,6 +140,9 @@ def test_bench_fit_times_every_algorithm_from_one_seeding():
         assert fits["fastkm-lloyd"]["skipped"] == 0 and fits["fastkm-yinyang"]["skipped"] > 0
         assert fits["fastkm-auto"]["over_auto"] == 1.0 and fits["sklearn-lloyd"]["seconds"] > 0
     assert any("fastkm-auto (hamerly)" in line for line in lines)
+    # the seeding, beside scikit-learn's (a peer ran)
+    assert all(row["seeding_s"] > 0 and row["sklearn_seeding_s"] > 0 for row in record["fits"])
+    assert any(line.startswith("k-means++ seeding") for line in lines)
 
 
 def test_bench_dask_runs_fastkm_on_a_local_cluster(tmp_path):
