@@ -562,7 +562,10 @@ def _mean_feature_variance(X: Any, scale: Scale, backend: Backend) -> float:
 
 
 def _column_sum_parts(backend: Backend, offset: int, X: Any, *, grid: SumGrid, mean: Any = None) -> list[Any]:
-    """Row function: exact-sum parts of the column sums of ``X`` (or of ``(X - mean)^2``), a block at a time."""
+    """Row function: exact-sum parts of the column sums of ``X`` (or of ``(X - mean)^2``), a block at a time
+    (or by the backend's own ``column_sum_parts``, where it has one: the same bits in one pass)."""
+    if hasattr(backend, "column_sum_parts"):
+        return backend.column_sum_parts(X, grid, mean)
     totals: list[Any] = []
     mean = None if mean is None else backend.xp.asarray(mean)
     for start in range(0, X.shape[0], _VARIANCE_BLOCK_ROWS):

@@ -222,3 +222,18 @@ def test_unknown_names_under_python_m_fastkm_bench():
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == "Error: --peers: unknown implementation(s) cuml; choose from sklearn, faiss, torch, cupy-plain\n"
+
+
+def test_full_fits_are_paired_from_one_start_and_add_each_librarys_own_seeding():
+    pytest.importorskip("sklearn", reason="the whole-fit comparison is against scikit-learn")
+    lines: list[str] = []
+    (row,) = harness.full_fit([(3000, 4, 8)], seeds=(0, 1), echo=lines.append)
+    for name in ("fastkm", "sklearn"):
+        runs = row[name]["runs"]
+        assert len(runs) == 2 and all(run["seeding_s"] > 0 and run["iterations_s"] > 0 for run in runs)
+        totals = [run["seeding_s"] + run["iterations_s"] for run in runs]
+        assert row[name]["fit_s"] == pytest.approx(float(np.median(totals)))
+    # the same start each seed, so the same iterations (on this data, scikit-learn makes fastkm's exactly)
+    assert [run["n_iter"] for run in row["fastkm"]["runs"]] == [run["n_iter"] for run in row["sklearn"]["runs"]]
+    assert row["speedup_fit"] == pytest.approx(row["sklearn"]["fit_s"] / row["fastkm"]["fit_s"])
+    assert "shared start" in lines[0] and lines[-1].startswith("  fastkm vs scikit-learn: fit ")

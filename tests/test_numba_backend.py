@@ -199,3 +199,27 @@ def test_rows_sorted_by_cluster_sum_like_shuffled_rows(strategy):
         np.testing.assert_array_equal(got.labels, expected.labels)
         np.testing.assert_allclose(got.sums, expected.sums, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(got.counts, expected.counts, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_column_sums_for_the_tolerance_are_the_reference_rows_bits(dtype, n_threads):
+    """The tolerance's variance: Numba's one-pass column sums give the generic row function's parts, bit for bit."""
+    from fastkm.backends.exact import Scale, SumGrid
+    from fastkm.lloyd import _column_sum_parts, _mean_feature_variance
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(1e3, 7.0, (20_011, 5)) * rng.choice([1.0, 1e-3], 5)).astype(dtype)
+    X[::97, 2] = 0.0
+    reference = fastkm.get_backend("numpy")
+    numba = NumbaBackend(n_threads=n_threads)
+    mean = X.mean(axis=0, dtype=np.float64)
+    for grid, centre in ((SumGrid.for_terms(len(X), np.abs(X).max(axis=0)), None),
+                         (SumGrid.for_terms(len(X), np.ptp(X, axis=0).astype(np.float64) ** 2 * 1.01), mean)):  # fmt: skip
+        expected = _column_sum_parts(reference, 0, X, grid=grid, mean=centre)
+        got = numba.column_sum_parts(X, grid, centre)
+        assert len(got) == len(expected) == 2
+        for part, want in zip(got, expected):
+            np.testing.assert_array_equal(part, want)
+    scale = Scale.of(X, None)
+    assert _mean_feature_variance(X, scale, numba) == _mean_feature_variance(X, scale, reference)

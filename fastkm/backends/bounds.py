@@ -329,12 +329,14 @@ class SeedingBounds:
             return np.full((1, len(candidates)), -1.0)
         return np.ascontiguousarray(seeding_thresholds(pairwise(self.centres[: self.n_centres], candidates), self.eps))
 
-    def open_clusters(self, thresholds: np.ndarray) -> np.ndarray:
-        """``(n_centres,)`` bool: whether some candidate of ``thresholds`` may come nearer to some point of
-        the centre's (one True before any centre)."""
+    def row_floors(self, thresholds: np.ndarray) -> np.ndarray:
+        """``(n_centres,)`` float64: a point of centre ``a`` may have a candidate of ``thresholds`` come
+        nearer only if its ``closest_sq_dist`` exceeds ``floors[a]``, its smallest threshold (inf when
+        the centre's ``reach`` is within it: none of its points can; one -1 before any centre)."""
+        floors = thresholds.min(axis=1)
         if self.n_centres == 0:
-            return np.ones(1, dtype=np.bool_)
-        return self.reach[: self.n_centres] > thresholds.min(axis=1)
+            return floors
+        return np.where(self.reach[: self.n_centres] > floors, floors, np.inf)
 
     def add_centre(self, centre: np.ndarray, reach: float) -> None:
         """Record the chosen centre (index ``n_centres``) and the largest distance of the points it took."""

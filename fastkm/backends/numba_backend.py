@@ -40,7 +40,7 @@ from numba.extending import intrinsic
 
 from .base import HostArrays, StepParts
 from .bounds import TINY_SQ, BoundState, SeedingBounds, certifies, decayed, lower32, sqrt_lower, sqrt_upper, slack
-from .exact import Scale, combine, direct_threshold, fold, gemm_threshold
+from .exact import Scale, SumGrid, combine, direct_threshold, fold, gemm_threshold
 from ..validation import check_integer
 from .numba_runtime import kernel, numba_cache_dir, single_threaded_blas, threading_layer
 
@@ -70,6 +70,11 @@ _MAX_BLOCK_ROWS = 512
 #: The bound-based kernel measures a block's undecided rows against every centre, in one product, when
 #: the bounds leave at least this share of those distances to measure (else group by group).
 DENSE_SHARE = float(os.environ.get("FASTKM_NUMBA_DENSE_SHARE", "0.5"))
+
+#: The seeding's GEMM screen forms its product by hand, not by BLAS, up to this many features
+#: (a block's product is then too small for a BLAS call to pay: 2x at d = 16, even at d = 32,
+#: BLAS ahead beyond; benchmarks/results/cpu-notes.md).
+SMALL_PRODUCT_MAX_FEATURES = 16
 
 #: Interleaved copies of a thread's sums (a power of two; see _assign_kernel).
 _LANES = 4
@@ -292,6 +297,7 @@ def _assign_kernel(
         row_second = np.empty(gemm_rows, dtype=X.dtype)
         nearest = np.empty(block_rows, dtype=labels.dtype)
         nearest_sq_dist = np.empty(block_rows, dtype=np.float64)
+        block_index = np.empty(block_rows, dtype=np.int64)
         folded = np.empty((2, direct_rows if accumulate else 0), dtype=np.float64)
         inertia_parts = np.empty((2, block_rows if accumulate else 0), dtype=np.float64)
         # Private sums, two parts each (coarse and fine grid). Consecutive rows
@@ -357,9 +363,10 @@ def _assign_kernel(
                         nearest_sq_dist[r] = best_distance
             if not screen_is_canonical:
                 # The winners' canonical distances: each a chain of dependent float64 additions
-                # (the canonical order), so this is the one loop here that does not vectorise.
+                # (the canonical order), which does not vectorise; four rows' chains interleave.
                 for r in range(n_rows):
-                    nearest_sq_dist[r] = _canonical(X, start + r, centroids64, nearest[r])
+                    block_index[r] = start + r
+                _pair_sq_distances(X, block_index, centroids64, nearest, n_rows, nearest_sq_dist)
             for r in range(n_rows):  # (vectorises)
                 changed += labels[start + r] != nearest[r]
                 labels[start + r] = nearest[r]
@@ -416,6 +423,27 @@ def _assign_kernel(
         stats[part, :2] = inertia
         stats[part, 2] = changed
         stats[part, 3] = rechecked
+
+
+@kernel()
+def _column_sums_kernel(X, mean, magic, out):
+    """``out[p, f, j]``: part ``p``'s ``f``-th exact-sum part (grids ``magic[f, j]``) of column ``j``'s sum
+    of ``X`` or, with a non-empty ``mean``, of ``(X - mean)^2`` -- :func:`fastkm.backends.exact.fold`'s
+    parts, value by value, so any order of adding them gives the NumPy reference's bits."""
+    n_samples, n_features = X.shape
+    n_parts, n_folds = out.shape[0], out.shape[1]
+    squares = mean.shape[0] > 0
+    for part in prange(n_parts):
+        local = np.zeros((n_folds, n_features))
+        for i in range(part * n_samples // n_parts, (part + 1) * n_samples // n_parts):
+            for j in range(n_features):  # (vectorises over the features)
+                value = np.float64(X[i, j])
+                if squares:
+                    value = (value - mean[j]) * (value - mean[j])
+                for f in range(n_folds):
+                    high, value = _split(value, magic[f, j])
+                    local[f, j] += high
+        out[part] = local
 
 
 # -- the bound-based step (fastkm.backends.bounds) ----------------------------------------
@@ -823,6 +851,37 @@ def _labelled_kernel(X, centroids, labels, out):
 
 
 @njit(fastmath=_FAST)
+def _small_product(X, start, n_rows, origin, operand_t, centred_t, scores_t, sq_norms):
+    """The GEMM screen's product by hand, for few features, where a BLAS call costs more than its work.
+
+    ``centred_t[j, r] = X[start + r, j] - origin[j]`` (in X's type, as the GEMM
+    path centres), ``scores_t[t, r]`` = ``[x~_r, 1] . operand_t[t]`` in any order
+    (the GEMM screen's error bound allows any), and ``sq_norms[r] = |x~_r|^2``
+    in float64, any order; every loop runs over contiguous rows (vectorised).
+    """
+    n_features = X.shape[1]
+    for r in range(n_rows):
+        for j in range(n_features):
+            centred_t[j, r] = X[start + r, j] - origin[j]
+    sq_norms[:n_rows] = 0.0
+    for j in range(n_features):
+        column = centred_t[j]
+        for r in range(n_rows):
+            value = np.float64(column[r])
+            sq_norms[r] += value * value
+    for t in range(operand_t.shape[0]):
+        scores = scores_t[t]
+        constant = operand_t[t, n_features]
+        for r in range(n_rows):
+            scores[r] = constant
+        for j in range(n_features):
+            coefficient = operand_t[t, j]
+            column = centred_t[j]
+            for r in range(n_rows):
+                scores[r] += coefficient * column[r]
+
+
+@njit(fastmath=_FAST)
 def _certainly_farther(X, i, centres64, k, sq_dist, eps):
     """Whether ``X[i]``'s canonical distance to ``centres64[k]`` is certainly above ``sq_dist``.
 
@@ -848,7 +907,7 @@ def _fold_add(value, magic, sums, t, sign):
 
 @kernel()
 def _seeding_kernel(
-    X, candidates64, closest_sq_dist, nearest, weight, thresholds, open_cluster, magic, partial, new_centre, reach,
+    X, candidates64, closest_sq_dist, nearest, weight, thresholds, row_floor, magic, partial, new_centre, reach,
     eps, use_gemm, origin, operand_t, widths, found_row, found_which, found_sq, n_found,
 ):  # fmt: skip
     """k-means++ with canonical distances, measuring only what the bounds leave open.
@@ -856,8 +915,9 @@ def _seeding_kernel(
     Row ``i`` is measured against candidate ``t`` unless ``closest_sq_dist[i] <=
     thresholds[nearest[i], t]`` (:func:`~fastkm.backends.bounds.seeding_thresholds`:
     then ``t`` is certainly farther; ``nearest[i] < 0``: always measured), and
-    not at all unless ``open_cluster[nearest[i]]`` (no candidate can come
-    nearer to any point of that centre's). ``partial[p, f, t]`` is part
+    not at all unless ``closest_sq_dist[i] > row_floor[nearest[i]]``
+    (:meth:`~fastkm.backends.bounds.SeedingBounds.row_floors`: else no
+    candidate can come nearer; one test per row). ``partial[p, f, t]`` is part
     ``p``'s ``f``-th part, on the inertia grid ``magic``, of the change ``w *
     (min(closest, d(x, t)) - closest)`` summed over its rows (a finite
     ``closest`` only: from infinity the change is the new term): a
@@ -873,18 +933,22 @@ def _seeding_kernel(
 
     How a block's open pairs are measured:
 
-    * with few features (not ``use_gemm``) and at least half the pairs open:
+    (A row is open when its ``closest`` passes its ``row_floor``: then at least
+    one of its pairs is.)
+
+    * with few features (not ``use_gemm``) and at least half the rows open:
       every distance, canonically, rows transposed so every inner loop runs
       over contiguous rows (vectorised); a row the bounds rule out changes
       nothing (``0``, whichever way its parts are formed), so every row's
       change is summed;
     * else, screened first, and only the pairs the screen cannot rule out
       measured canonically, pair by pair (:func:`_pair_sq_distances`): with
-      ``use_gemm`` and at least two open pairs per row, every pair of the
-      block by one GEMM of its rows moved to ``origin`` against
-      ``operand_t``'s columns ``[-2 (c - origin), |c - origin|^2]`` (error
-      bound from ``widths = (rho, offset, R)``, as in :func:`_assign_kernel`),
-      else the open pairs one by one (:func:`_certainly_farther`, relative
+      ``use_gemm`` and at least half the rows open, every pair of the block
+      by one GEMM of its rows moved to ``origin`` against ``operand_t``'s
+      columns ``[-2 (c - origin), |c - origin|^2]`` (by hand up to
+      :data:`SMALL_PRODUCT_MAX_FEATURES` features, :func:`_small_product`;
+      error bound from ``widths = (rho, offset, R)``, as in
+      :func:`_assign_kernel`), else the open pairs one by one (:func:`_certainly_farther`, relative
       slack ``eps``).
     """
     n_samples, n_features = X.shape
@@ -893,6 +957,7 @@ def _seeding_kernel(
     rho, gemm_offset, radius = widths[0], widths[1], widths[2]
     capacity = found_row.shape[1]
     block_rows = 256
+    small_product = n_features <= SMALL_PRODUCT_MAX_FEATURES
     for part in prange(n_parts):
         pair_row = np.empty(block_rows * n_candidates + 1, dtype=np.int64)
         pair_which = np.empty(block_rows * n_candidates + 1, dtype=np.int64)
@@ -901,9 +966,11 @@ def _seeding_kernel(
         distance = np.empty((n_candidates, 0 if use_gemm else block_rows), dtype=np.float64)
         terms = np.empty((n_folds, block_rows), dtype=np.float64)
         centred = np.empty((block_rows if use_gemm else 0, n_features + 1), dtype=X.dtype)
+        centred_t = np.empty((n_features if use_gemm and small_product else 0, block_rows), dtype=X.dtype)
         scores = np.empty(n_candidates * block_rows if use_gemm else 0, dtype=X.dtype)
         best_score = np.empty(block_rows if use_gemm else 0, dtype=X.dtype)
         row_reach = np.empty(block_rows, dtype=np.float64)
+        open_row = np.empty(block_rows, dtype=np.bool_)
         changes = np.zeros((n_folds, n_candidates))
         farthest = 0.0
         found = 0
@@ -913,19 +980,13 @@ def _seeding_kernel(
             n_open_rows = 0
             for r in range(n_rows):
                 a = nearest[start + r]
-                n_open_rows += (a < 0) | open_cluster[max(a, 0)]
+                is_open = (a < 0) | (closest_sq_dist[start + r] > row_floor[max(a, 0)])
+                open_row[r] = is_open
+                n_open_rows += is_open
             if n_open_rows == 0:
                 continue
-            n_open = n_open_rows * n_candidates  # (open pairs, counted where it matters)
-            if not use_gemm and 2 * n_open_rows >= n_rows:
-                n_open = 0
-                for r in range(n_rows):
-                    a = nearest[start + r]
-                    own = closest_sq_dist[start + r]
-                    for t in range(n_candidates):
-                        n_open += (a < 0) | (own > thresholds[max(a, 0), t])
             n_near = 0
-            if not use_gemm and 2 * n_open >= n_rows * n_candidates:
+            if not use_gemm and 2 * n_open_rows >= n_rows:
                 _transpose_rows(X, start, start + n_rows, rows_t)
                 for r in range(n_rows):
                     old = closest_sq_dist[start + r]
@@ -961,16 +1022,20 @@ def _seeding_kernel(
                     # within gamma_d(u64) |x~|^2, far inside the margin): t is certainly farther
                     # when this plus t's score exceeds closest; a row whose best score does not is
                     # looked at candidate by candidate
-                    for r in range(n_rows):
-                        centred_row = centred[r]
-                        for j in range(n_features):
-                            centred_row[j] = X[start + r, j] - origin[j]
-                        centred_row[n_features] = 1.0
-                        sq_norm = _sq_norm(centred_row, n_features)
-                        scale = np.sqrt(sq_norm) + radius
-                        row_reach[r] = sq_norm - (rho * scale * scale + gemm_offset)
                     block_t = scores[: n_candidates * n_rows].reshape((n_candidates, n_rows))
-                    np.dot(operand_t, centred[:n_rows].T, block_t)
+                    if small_product:
+                        _small_product(X, start, n_rows, origin, operand_t, centred_t, block_t, row_reach)
+                    else:
+                        for r in range(n_rows):
+                            centred_row = centred[r]
+                            for j in range(n_features):
+                                centred_row[j] = X[start + r, j] - origin[j]
+                            centred_row[n_features] = 1.0
+                            row_reach[r] = _sq_norm(centred_row, n_features)
+                        np.dot(operand_t, centred[:n_rows].T, block_t)
+                    for r in range(n_rows):
+                        scale = np.sqrt(row_reach[r]) + radius
+                        row_reach[r] -= rho * scale * scale + gemm_offset
                     best_score[:n_rows] = block_t[0]
                     for t in range(1, n_candidates):
                         scores_t = block_t[t]
@@ -978,7 +1043,7 @@ def _seeding_kernel(
                             best_score[r] = _min_nnan(best_score[r], scores_t[r])
                     for r in range(n_rows):
                         own = closest_sq_dist[start + r]
-                        if np.float64(best_score[r]) + row_reach[r] > own:
+                        if not open_row[r] or np.float64(best_score[r]) + row_reach[r] > own:
                             continue
                         for t in range(n_candidates):
                             pair_row[n_near] = start + r
@@ -986,10 +1051,10 @@ def _seeding_kernel(
                             n_near += np.float64(block_t[t, r]) + row_reach[r] <= own
                 else:
                     for r in range(n_rows):
+                        if not open_row[r]:
+                            continue
                         a = nearest[start + r]
                         own = closest_sq_dist[start + r]
-                        if a >= 0 and not open_cluster[a]:
-                            continue
                         for t in range(n_candidates):
                             if a < 0 or own > thresholds[max(a, 0), t]:
                                 pair_row[n_near] = start + r
@@ -1087,6 +1152,17 @@ class NumbaBackend(HostArrays):
         self._run(X, centroids, np.empty(0, dtype=X.dtype), labels, sq_dist, None, accumulate=False)
         return labels, sq_dist
 
+    def column_sum_parts(self, X: np.ndarray, grid: SumGrid, mean: np.ndarray | None = None) -> list[np.ndarray]:
+        """Exact-sum parts of X's column sums (or of ``(X - mean)^2``'s): what the driver's row function
+        :func:`fastkm.lloyd._column_sum_parts` computes, in one parallel pass."""
+        magic = np.ascontiguousarray(np.broadcast_to(np.asarray(grid.magic, dtype=np.float64).reshape(len(grid.magic), -1),
+                                                     (len(grid.magic), X.shape[1])))  # fmt: skip
+        mean = np.empty(0) if mean is None else np.ascontiguousarray(mean, dtype=np.float64)
+        with self._threads() as n_threads:
+            out = np.zeros((max(1, min(n_threads, X.shape[0] // 1024)), len(magic), X.shape[1]))
+            _column_sums_kernel(X, mean, magic, out)
+        return list(out.sum(axis=0))
+
     def accumulate_parts(
         self,
         X: np.ndarray,
@@ -1150,14 +1226,14 @@ class NumbaBackend(HostArrays):
             n_found = np.zeros(n_parts, dtype=np.int64)
             centre = bounds.n_centres
             if len(candidates) > 1:
-                # the nearer pairs listed (up to an eighth of the rows): the winner's are then taken
-                # from the list, not measured again
-                capacity = max(1024, X.shape[0] // (8 * n_parts))
+                # the nearer pairs listed (24 bytes each, up to half of X's size or an eighth of
+                # its rows): the winner's are then taken from the list, not measured again
+                capacity = max(1024, max(X.shape[0] // 8, X.nbytes // 48) // n_parts)
                 found = (np.empty((n_parts, capacity), np.int64), np.empty((n_parts, capacity), np.int64),
                          np.empty((n_parts, capacity)))  # fmt: skip
                 partial = np.zeros((n_parts, n_folds, len(candidates)))
                 _seeding_kernel(X, candidates64, closest_sq_dist, bounds.nearest, weight, thresholds,
-                                bounds.open_clusters(thresholds), grid.magic, partial, -1, reach, bounds.eps,
+                                bounds.row_floors(thresholds), grid.magic, partial, -1, reach, bounds.eps,
                                 use_gemm, origin, np.ascontiguousarray(operand.T), widths, *found, n_found)  # fmt: skip
                 best = int(np.argmin(combine(bounds.total[:, None] + partial.sum(axis=0))))
                 partial = partial[:, :, best : best + 1]
@@ -1170,7 +1246,7 @@ class NumbaBackend(HostArrays):
                 partial = np.zeros((n_parts, n_folds, 1))
                 nothing = np.empty((n_parts, 0), np.int64)
                 _seeding_kernel(X, candidates64[best : best + 1], closest_sq_dist, bounds.nearest, weight, thresholds,
-                                bounds.open_clusters(thresholds), grid.magic, partial, centre, reach, bounds.eps,
+                                bounds.row_floors(thresholds), grid.magic, partial, centre, reach, bounds.eps,
                                 use_gemm, origin, np.ascontiguousarray(operand.T[best : best + 1]), widths,
                                 nothing, nothing, np.empty((n_parts, 0)), n_found)  # fmt: skip
         bounds.add_centre(candidates[best], float(reach.max()))
