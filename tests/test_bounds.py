@@ -184,7 +184,9 @@ def test_yinyang_groups_keep_the_bounds_within_half_the_data():
 def test_auto_picks_lloyd_where_bounds_cannot_pay():
     fast = get_backend("numba") if "numba" in AVAILABLE_BACKENDS else pytest.skip("numba is not available here")
     assert choose_algorithm(np.zeros((100, 2)), 4, fast) == "lloyd"
-    assert choose_algorithm(np.zeros((100, 16)), 256, fast) in BOUNDED
+    assert choose_algorithm(np.zeros((100, 16)), 256, fast) == "yinyang"  # many features and many centres
+    assert choose_algorithm(np.zeros((100, 16)), 128, fast) == "hamerly"  # few centres: few groups to gain from
+    assert choose_algorithm(np.zeros((100, 8)), 1024, fast) == "hamerly"  # few features: distances are cheap
     assert choose_algorithm(np.zeros((100, 16)), 256, fast, max_iter=2) == "lloyd"  # no step to save
     assert choose_algorithm(np.zeros((100, 16)), 256, REFERENCE) == "lloyd"  # the plain reference versions
     assert choose_algorithm(np.zeros((100, 16)), 256, object()) == "lloyd"  # a backend without bounds

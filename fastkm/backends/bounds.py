@@ -351,9 +351,13 @@ class SeedingBounds:
 #: ``"auto"`` runs Lloyd below this many centres: the bounds' bookkeeping costs more than the few
 #: distances they save (measured: ``fastkm bench --fit``, benchmarks/results/cpu-notes.md).
 AUTO_MIN_CLUSTERS = 32
-#: ... and Hamerly (one bound) up to this many features, Yinyang (groups) above: at small ``d`` a
-#: point's distances are cheap and Yinyang's group bounds only add bookkeeping.
+#: ... and Hamerly (one bound) up to this many features, or up to :data:`AUTO_HAMERLY_MAX_CLUSTERS`
+#: centres, Yinyang (groups) otherwise: at small ``d`` a point's distances are cheap, and with
+#: few centres there are few groups (``K / 10``), so Yinyang's group bounds only add bookkeeping.
+#: Measured (grid data, d = 16, fits from one seeding): K = 64 Hamerly 0.93 / 1.28 s against
+#: Yinyang 1.01 / 1.45 s, K = 128 0.61 against 0.79 s, K = 256 1.20 against 1.09 s.
 AUTO_HAMERLY_MAX_FEATURES = 8
+AUTO_HAMERLY_MAX_CLUSTERS = 128
 
 
 def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300) -> str:
@@ -364,19 +368,20 @@ def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300)
     versions), fewer than :data:`AUTO_MIN_CLUSTERS` centres, or at most 2
     iterations (the first step of a bound-based run measures every
     distance) -- else Hamerly up to :data:`AUTO_HAMERLY_MAX_FEATURES`
-    features and Yinyang above. Measured with ``fastkm bench --fit`` (see
+    features or :data:`AUTO_HAMERLY_MAX_CLUSTERS` centres, Yinyang beyond both. Measured with ``fastkm bench --fit`` (see
     benchmarks/results/cpu-notes.md).
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
-    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numba")) for d, k in ((2, 8), (2, 64), (64, 256))]
-    ['lloyd', 'hamerly', 'yinyang']
+    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numba")) for d, k in ((2, 8), (2, 256), (16, 64), (64, 256))]
+    ['lloyd', 'hamerly', 'hamerly', 'yinyang']
     >>> choose_algorithm(np.zeros((100, 64)), 256, get_backend("numpy"))
     'lloyd'
     """
     if not getattr(backend, "fast_bounds", False) or n_clusters < AUTO_MIN_CLUSTERS or max_iter <= 2:
         return "lloyd"
-    return "hamerly" if X.shape[1] <= AUTO_HAMERLY_MAX_FEATURES else "yinyang"
+    few_features, few_centres = X.shape[1] <= AUTO_HAMERLY_MAX_FEATURES, n_clusters <= AUTO_HAMERLY_MAX_CLUSTERS
+    return "hamerly" if few_features or few_centres else "yinyang"
 
 
 def yinyang_groups(n_features: int, itemsize: int, n_clusters: int) -> int:
