@@ -1225,30 +1225,32 @@ class NumbaBackend(HostArrays):
             reach = np.zeros(n_parts)
             n_found = np.zeros(n_parts, dtype=np.int64)
             centre = bounds.n_centres
+
+            def run(which: slice, new_centre: int, capacity: int) -> tuple[np.ndarray, tuple]:
+                """The kernel over candidates ``which``: their changes' parts, and the nearer pairs listed
+                (``capacity`` per part), or taken (``new_centre >= 0``, one candidate)."""
+                partial = np.zeros((n_parts, n_folds, len(candidates64[which])))
+                found = (np.empty((n_parts, capacity), np.int64), np.empty((n_parts, capacity), np.int64),
+                         np.empty((n_parts, capacity)))  # fmt: skip
+                step_thresholds = np.ascontiguousarray(thresholds[:, which])
+                _seeding_kernel(X, candidates64[which], closest_sq_dist, bounds.nearest, weight, step_thresholds,
+                                bounds.row_floors(step_thresholds), grid.magic, partial, new_centre, reach,
+                                bounds.eps, use_gemm, origin, np.ascontiguousarray(operand.T[which]), widths,
+                                *found, n_found)  # fmt: skip
+                return partial, found
+
+            best, capacity = 0, 0
             if len(candidates) > 1:
                 # the nearer pairs listed (24 bytes each, up to half of X's size or an eighth of
                 # its rows): the winner's are then taken from the list, not measured again
                 capacity = max(1024, max(X.shape[0] // 8, X.nbytes // 48) // n_parts)
-                found = (np.empty((n_parts, capacity), np.int64), np.empty((n_parts, capacity), np.int64),
-                         np.empty((n_parts, capacity)))  # fmt: skip
-                partial = np.zeros((n_parts, n_folds, len(candidates)))
-                _seeding_kernel(X, candidates64, closest_sq_dist, bounds.nearest, weight, thresholds,
-                                bounds.row_floors(thresholds), grid.magic, partial, -1, reach, bounds.eps,
-                                use_gemm, origin, np.ascontiguousarray(operand.T), widths, *found, n_found)  # fmt: skip
+                partial, found = run(slice(None), -1, capacity)
                 best = int(np.argmin(combine(bounds.total[:, None] + partial.sum(axis=0))))
                 partial = partial[:, :, best : best + 1]
                 if n_found.max() <= capacity:
                     _seeding_take(*found, n_found, best, closest_sq_dist, bounds.nearest, centre, reach)
-            else:
-                best = 0
             if len(candidates) == 1 or n_found.max() > capacity:
-                thresholds = np.ascontiguousarray(thresholds[:, best : best + 1])
-                partial = np.zeros((n_parts, n_folds, 1))
-                nothing = np.empty((n_parts, 0), np.int64)
-                _seeding_kernel(X, candidates64[best : best + 1], closest_sq_dist, bounds.nearest, weight, thresholds,
-                                bounds.row_floors(thresholds), grid.magic, partial, centre, reach, bounds.eps,
-                                use_gemm, origin, np.ascontiguousarray(operand.T[best : best + 1]), widths,
-                                nothing, nothing, np.empty((n_parts, 0)), n_found)  # fmt: skip
+                partial, _ = run(slice(best, best + 1), centre, 0)
         bounds.add_centre(candidates[best], float(reach.max()))
         bounds.total = bounds.total + partial.sum(axis=0)[:, 0]
         return best, float(combine(bounds.total))
