@@ -185,8 +185,10 @@ def test_auto_picks_lloyd_where_bounds_cannot_pay():
     fast = get_backend("numba") if "numba" in AVAILABLE_BACKENDS else pytest.skip("numba is not available here")
     assert choose_algorithm(np.zeros((100, 2)), 4, fast) == "lloyd"
     assert choose_algorithm(np.zeros((100, 16)), 256, fast) == "yinyang"  # many features and many centres
-    assert choose_algorithm(np.zeros((100, 16)), 128, fast) == "hamerly"  # few centres: few groups to gain from
-    assert choose_algorithm(np.zeros((100, 8)), 1024, fast) == "hamerly"  # few features: distances are cheap
+    assert choose_algorithm(np.zeros((100, 64)), 128, fast) == "yinyang"
+    assert choose_algorithm(np.zeros((100, 256)), 64, fast) == "hamerly"  # few centres: few groups to gain from
+    assert choose_algorithm(np.zeros((100, 16)), 128, fast) == "hamerly"  # K d = 2048: distances cheap
+    assert choose_algorithm(np.zeros((100, 8)), 1024, fast) == "hamerly"  # few features: distances cheap
     assert choose_algorithm(np.zeros((100, 16)), 256, fast, max_iter=2) == "lloyd"  # no step to save
     assert choose_algorithm(np.zeros((100, 16)), 256, REFERENCE) == "lloyd"  # the plain reference versions
     assert choose_algorithm(np.zeros((100, 16)), 256, object()) == "lloyd"  # a backend without bounds

@@ -351,13 +351,16 @@ class SeedingBounds:
 #: ``"auto"`` runs Lloyd below this many centres: the bounds' bookkeeping costs more than the few
 #: distances they save (measured: ``fastkm bench --fit``, benchmarks/results/cpu-notes.md).
 AUTO_MIN_CLUSTERS = 32
-#: ... and Hamerly (one bound) up to this many features, or up to :data:`AUTO_HAMERLY_MAX_CLUSTERS`
-#: centres, Yinyang (groups) otherwise: at small ``d`` a point's distances are cheap, and with
-#: few centres there are few groups (``K / 10``), so Yinyang's group bounds only add bookkeeping.
-#: Measured (grid data, d = 16, fits from one seeding): K = 64 Hamerly 0.93 / 1.28 s against
-#: Yinyang 1.01 / 1.45 s, K = 128 0.61 against 0.79 s, K = 256 1.20 against 1.09 s.
+#: ... and Hamerly (one bound) where a point's distances to every centre are cheap (up to
+#: :data:`AUTO_HAMERLY_MAX_FEATURES` features, or ``K d`` up to :data:`AUTO_HAMERLY_MAX_WORK`) or
+#: there are few centres (up to :data:`AUTO_HAMERLY_MAX_CLUSTERS`: few groups, ``K / 10``, for
+#: Yinyang's group bounds to gain from), Yinyang (groups) otherwise. Measured (fits to convergence
+#: from one seeding, Hamerly against Yinyang): overlapping blobs (1M, 16, 128) 2.9 vs 3.9 s,
+#: (500k, 64, 64) 4.4 vs 5.0 s, (100k, 256, 64) 0.63-0.83 vs 0.71-0.81 s, (500k, 64, 128) 4.3 vs
+#: 3.3 s; grid data (1M, 16, 64) 0.93 / 1.28 vs 1.01 / 1.45 s, (1M, 16, 256) 1.20 vs 1.09 s.
 AUTO_HAMERLY_MAX_FEATURES = 8
-AUTO_HAMERLY_MAX_CLUSTERS = 128
+AUTO_HAMERLY_MAX_CLUSTERS = 64
+AUTO_HAMERLY_MAX_WORK = 2048
 
 
 def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300) -> str:
@@ -367,21 +370,24 @@ def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300)
     (``fast_bounds``: only Numba's are; NumPy's are the plain reference
     versions), fewer than :data:`AUTO_MIN_CLUSTERS` centres, or at most 2
     iterations (the first step of a bound-based run measures every
-    distance) -- else Hamerly up to :data:`AUTO_HAMERLY_MAX_FEATURES`
-    features or :data:`AUTO_HAMERLY_MAX_CLUSTERS` centres, Yinyang beyond both. Measured with ``fastkm bench --fit`` (see
+    distance) -- else Hamerly where distances are cheap or centres few
+    (:data:`AUTO_HAMERLY_MAX_FEATURES`, :data:`AUTO_HAMERLY_MAX_WORK`,
+    :data:`AUTO_HAMERLY_MAX_CLUSTERS`), Yinyang otherwise. Measured with ``fastkm bench --fit`` (see
     benchmarks/results/cpu-notes.md).
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
-    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numba")) for d, k in ((2, 8), (2, 256), (16, 64), (64, 256))]
-    ['lloyd', 'hamerly', 'hamerly', 'yinyang']
+    >>> shapes = ((2, 8), (2, 256), (16, 128), (256, 64), (64, 128), (16, 256))
+    >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numba")) for d, k in shapes]
+    ['lloyd', 'hamerly', 'hamerly', 'hamerly', 'yinyang', 'yinyang']
     >>> choose_algorithm(np.zeros((100, 64)), 256, get_backend("numpy"))
     'lloyd'
     """
     if not getattr(backend, "fast_bounds", False) or n_clusters < AUTO_MIN_CLUSTERS or max_iter <= 2:
         return "lloyd"
-    few_features, few_centres = X.shape[1] <= AUTO_HAMERLY_MAX_FEATURES, n_clusters <= AUTO_HAMERLY_MAX_CLUSTERS
-    return "hamerly" if few_features or few_centres else "yinyang"
+    n_features = X.shape[1]
+    cheap = n_features <= AUTO_HAMERLY_MAX_FEATURES or n_clusters * n_features <= AUTO_HAMERLY_MAX_WORK
+    return "hamerly" if cheap or n_clusters <= AUTO_HAMERLY_MAX_CLUSTERS else "yinyang"
 
 
 def yinyang_groups(n_features: int, itemsize: int, n_clusters: int) -> int:
