@@ -411,9 +411,14 @@ def machine_summary(machine: dict[str, Any], floors: dict[str, float] | None = N
 
 # -- per-iteration time ---------------------------------------------------------------
 def _timed(function: Callable[[], Any]) -> float:
+    return _timed_call(function)[0]
+
+
+def _timed_call(function: Callable[[], Any]) -> tuple[float, Any]:
+    """``(seconds taken, what it returned)``."""
     start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+    result = function()
+    return time.perf_counter() - start, result
 
 
 def _fitter(name: str, X: np.ndarray, centroids: np.ndarray) -> Callable[[int], int]:
@@ -763,20 +768,13 @@ def full_fit(
         kmeans(X[:5000], n_clusters, random_state=0)  # JIT warm-up
         runs: dict[str, list[tuple[float, float, int]]] = {"fastkm": [], "sklearn": []}
         for seed in seeds:
-            starts = {}
-            start = time.perf_counter()
-            starts["fastkm"] = fastkm_plusplus(X, n_clusters, random_state=seed)[0]
-            seeding = {"fastkm": time.perf_counter() - start}
-            start = time.perf_counter()
-            starts["sklearn"] = kmeans_plusplus(X, n_clusters, random_state=seed)[0]
-            seeding["sklearn"] = time.perf_counter() - start
-            shared = starts["fastkm" if seed % 2 == 0 else "sklearn"]
-            start = time.perf_counter()
-            n_iter = kmeans(X, n_clusters, init=shared, n_init=1).n_iter
-            runs["fastkm"].append((time.perf_counter() - start, seeding["fastkm"], n_iter))
-            start = time.perf_counter()
-            n_iter = KMeans(n_clusters, init=shared, n_init=1).fit(X).n_iter_
-            runs["sklearn"].append((time.perf_counter() - start, seeding["sklearn"], n_iter))
+            seeded = {"fastkm": _timed_call(lambda: fastkm_plusplus(X, n_clusters, random_state=seed)[0]),
+                      "sklearn": _timed_call(lambda: kmeans_plusplus(X, n_clusters, random_state=seed)[0])}  # fmt: skip
+            shared = seeded["fastkm" if seed % 2 == 0 else "sklearn"][1]
+            fitted = {"fastkm": _timed_call(lambda: kmeans(X, n_clusters, init=shared, n_init=1).n_iter),
+                      "sklearn": _timed_call(lambda: KMeans(n_clusters, init=shared, n_init=1).fit(X).n_iter_)}  # fmt: skip
+            for name, (seconds, n_iter) in fitted.items():
+                runs[name].append((seconds, seeded[name][0], n_iter))
         row: dict[str, Any] = {"n_samples": n_samples, "n_features": n_features, "n_clusters": n_clusters}
         for implementation, values in runs.items():
             fit_s = float(np.median([iterations + seeding for iterations, seeding, _ in values]))

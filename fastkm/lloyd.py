@@ -562,15 +562,5 @@ def _mean_feature_variance(X: Any, scale: Scale, backend: Backend) -> float:
 
 
 def _column_sum_parts(backend: Backend, offset: int, X: Any, *, grid: SumGrid, mean: Any = None) -> list[Any]:
-    """Row function: exact-sum parts of the column sums of ``X`` (or of ``(X - mean)^2``), a block at a time
-    (or by the backend's own ``column_sum_parts``, where it has one: the same bits in one pass)."""
-    if hasattr(backend, "column_sum_parts"):
-        return backend.column_sum_parts(X, grid, mean)
-    totals: list[Any] = []
-    mean = None if mean is None else backend.xp.asarray(mean)
-    for start in range(0, X.shape[0], _VARIANCE_BLOCK_ROWS):
-        rows = X[start : start + _VARIANCE_BLOCK_ROWS]
-        values = rows.astype(np.float64) if mean is None else (rows - mean) ** 2
-        parts = [part.sum(axis=0) for part in fold(values, grid)]
-        totals = [total + part for total, part in zip(totals, parts)] if totals else parts
-    return totals or [backend.xp.zeros(X.shape[1]) for _ in grid.magic]
+    """Row function: the chunk's exact-sum parts of the column sums of ``X`` (or of ``(X - mean)^2``)."""
+    return backend.column_sum_parts(X, grid, mean)

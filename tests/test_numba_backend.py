@@ -204,9 +204,9 @@ def test_rows_sorted_by_cluster_sum_like_shuffled_rows(strategy):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_column_sums_for_the_tolerance_are_the_reference_rows_bits(dtype, n_threads):
-    """The tolerance's variance: Numba's one-pass column sums give the generic row function's parts, bit for bit."""
+    """The tolerance's variance: Numba's one-pass column sums give the generic version's parts, bit for bit."""
     from fastkm.backends.exact import Scale, SumGrid
-    from fastkm.lloyd import _column_sum_parts, _mean_feature_variance
+    from fastkm.lloyd import _mean_feature_variance
 
     rng = np.random.default_rng(3)
     X = (rng.normal(1e3, 7.0, (20_011, 5)) * rng.choice([1.0, 1e-3], 5)).astype(dtype)
@@ -216,7 +216,7 @@ def test_column_sums_for_the_tolerance_are_the_reference_rows_bits(dtype, n_thre
     mean = X.mean(axis=0, dtype=np.float64)
     for grid, centre in ((SumGrid.for_terms(len(X), np.abs(X).max(axis=0)), None),
                          (SumGrid.for_terms(len(X), np.ptp(X, axis=0).astype(np.float64) ** 2 * 1.01), mean)):  # fmt: skip
-        expected = _column_sum_parts(reference, 0, X, grid=grid, mean=centre)
+        expected = reference.column_sum_parts(X, grid, centre)
         got = numba.column_sum_parts(X, grid, centre)
         assert len(got) == len(expected) == 2
         for part, want in zip(got, expected):

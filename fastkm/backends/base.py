@@ -45,6 +45,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from .exact import fold
+
 __all__ = [
     "Backend", "CombinesParts", "HostArrays", "InProcess", "StepParts", "StepResult", "array_namespace", "column_bounds", "is_cupy_array",
     "is_dask_array", "to_backend", "to_host", "to_input_type",
@@ -230,6 +232,10 @@ class Backend(Protocol):
         """A copy of the rows of ``X`` at ``indices``, in that order, as a small array of this backend."""
 
 
+#: Rows per block of the generic column sums (bounds the float64 temporaries).
+_COLUMN_BLOCK_ROWS = 1 << 13
+
+
 class CombinesParts:
     """``assign_accumulate`` as every backend has it: ``accumulate_parts(...).combined()``."""
 
@@ -263,6 +269,24 @@ class InProcess(CombinesParts):
 
     def map_rows(self, function: Any, *arrays: Any, merge: Any = None, rows_out: tuple = (), **shared: Any) -> Any:
         return function(self, 0, *arrays, **shared)
+
+    def column_sum_parts(self, X: Array, grid: Any, mean: Any = None) -> list[Array]:
+        """Exact-sum parts, on ``grid`` (:class:`~fastkm.backends.exact.SumGrid`), of the column sums of
+        ``X`` or, given ``mean``, of ``(X - mean)^2``: the same bits on every backend and chunking.
+
+        A row-level primitive (the tolerance's variance calls it from a row
+        function, on each chunk's own backend): here a block of rows at a time
+        in float64, split by :func:`~fastkm.backends.exact.fold`; a backend
+        with a fused kernel overrides it with the same bits.
+        """
+        totals: list[Any] = []
+        mean = None if mean is None else self.xp.asarray(mean)
+        for start in range(0, X.shape[0], _COLUMN_BLOCK_ROWS):
+            rows = X[start : start + _COLUMN_BLOCK_ROWS]
+            values = rows.astype(np.float64) if mean is None else (rows - mean) ** 2
+            parts = [part.sum(axis=0) for part in fold(values, grid)]
+            totals = [total + part for total, part in zip(totals, parts)] if totals else parts
+        return totals or [self.xp.zeros(X.shape[1]) for _ in grid.magic]
 
     def rows_like(self, array: Array, X: Array) -> Array:
         return array

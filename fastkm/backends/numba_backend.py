@@ -1153,8 +1153,8 @@ class NumbaBackend(HostArrays):
         return labels, sq_dist
 
     def column_sum_parts(self, X: np.ndarray, grid: SumGrid, mean: np.ndarray | None = None) -> list[np.ndarray]:
-        """Exact-sum parts of X's column sums (or of ``(X - mean)^2``'s): what the driver's row function
-        :func:`fastkm.lloyd._column_sum_parts` computes, in one parallel pass."""
+        """Exact-sum parts of X's column sums (or of ``(X - mean)^2``'s): the generic version's bits
+        (:meth:`fastkm.backends.base.InProcess.column_sum_parts`) in one parallel pass."""
         magic = np.ascontiguousarray(np.broadcast_to(np.asarray(grid.magic, dtype=np.float64).reshape(len(grid.magic), -1),
                                                      (len(grid.magic), X.shape[1])))  # fmt: skip
         mean = np.empty(0) if mean is None else np.ascontiguousarray(mean, dtype=np.float64)
