@@ -908,7 +908,7 @@ def _fold_add(value, magic, sums, t, sign):
 @kernel()
 def _seeding_kernel(
     X, candidates64, closest_sq_dist, nearest, weight, thresholds, row_floor, magic, partial, new_centre, reach,
-    eps, use_gemm, origin, operand_t, widths, found_row, found_which, found_sq, n_found,
+    eps, use_gemm, origin, operand_t, widths, found_row, found_which, found_sq, n_found, resume,
 ):  # fmt: skip
     """k-means++ with canonical distances, measuring only what the bounds leave open.
 
@@ -928,13 +928,18 @@ def _seeding_kernel(
     take it: ``closest`` and ``nearest`` lowered, and ``reach[p]`` is the
     largest new ``closest`` among part ``p``'s. Otherwise part ``p`` lists the
     pairs whose candidate is nearer, ``(found_row, found_which,
-    found_sq)[p, :n_found[p]]`` (``n_found[p]`` beyond their length: the list
-    overflowed), for :func:`_seeding_take` to apply the winner's.
+    found_sq)[p, :n_found[p]]``, for :func:`_seeding_take` to apply the
+    winner's: every pair of its rows before ``resume[p]``, which is the end of
+    the part unless the list filled up there (the changes are summed over all
+    rows all the same). On entry, part ``p`` starts at row ``resume[p]`` (when
+    that is past its first): a list that filled up is resumed there by taking
+    the winner, as one candidate, from that row on.
 
     How a block's open pairs are measured:
 
     (A row is open when its ``closest`` passes its ``row_floor``: then at least
-    one of its pairs is.)
+    one of its pairs is. A block of rows with no centre yet lists all their
+    pairs: none can be ruled out.)
 
     * with few features (not ``use_gemm``) and at least half the rows open:
       every distance, canonically, rows transposed so every inner loop runs
@@ -975,14 +980,17 @@ def _seeding_kernel(
         farthest = 0.0
         found = 0
         last = (part + 1) * n_samples // n_parts
-        for start in range(part * n_samples // n_parts, last, block_rows):
+        unlisted = last
+        for start in range(max(part * n_samples // n_parts, resume[part]), last, block_rows):
             n_rows = min(block_rows, last - start)
             n_open_rows = 0
+            n_unbounded = 0
             for r in range(n_rows):
                 a = nearest[start + r]
                 is_open = (a < 0) | (closest_sq_dist[start + r] > row_floor[max(a, 0)])
                 open_row[r] = is_open
                 n_open_rows += is_open
+                n_unbounded += a < 0
             if n_open_rows == 0:
                 continue
             n_near = 0
@@ -1017,7 +1025,13 @@ def _seeding_kernel(
                         pair_sq[n_near] = distance[t, r]
                         n_near += distance[t, r] < closest_sq_dist[start + r]
             else:
-                if use_gemm and 2 * n_open_rows >= n_rows:
+                if n_unbounded == n_rows:
+                    for r in range(n_rows):
+                        for t in range(n_candidates):
+                            pair_row[n_near] = start + r
+                            pair_which[n_near] = t
+                            n_near += 1
+                elif use_gemm and 2 * n_open_rows >= n_rows:
                     # row_reach[r]: |x~|^2 less the screen's error (3 E; the |x~|^2 computed here is
                     # within gamma_d(u64) |x~|^2, far inside the margin): t is certainly farther
                     # when this plus t's score exceeds closest; a row whose best score does not is
@@ -1059,7 +1073,7 @@ def _seeding_kernel(
                             if a < 0 or own > thresholds[max(a, 0), t]:
                                 pair_row[n_near] = start + r
                                 pair_which[n_near] = t
-                                n_near += not _certainly_farther(X, start + r, candidates64, t, own, eps)
+                                n_near += a < 0 or not _certainly_farther(X, start + r, candidates64, t, own, eps)
                 _pair_sq_distances(X, pair_row, candidates64, pair_which, n_near, pair_sq)
                 n_measured = n_near
                 n_near = 0
@@ -1073,20 +1087,24 @@ def _seeding_kernel(
                             _fold_add(w * old, magic, changes, pair_which[m], -1.0)
                         pair_row[n_near], pair_which[n_near], pair_sq[n_near] = i, pair_which[m], pair_sq[m]
                         n_near += 1
-            for m in range(n_near):  # the nearer pairs: taken (one candidate), or listed
-                if new_centre >= 0:
+            if new_centre >= 0:  # the nearer pairs: taken (one candidate), or listed
+                for m in range(n_near):
                     closest_sq_dist[pair_row[m]] = pair_sq[m]
                     nearest[pair_row[m]] = new_centre
                     farthest = max(farthest, pair_sq[m])
+            elif unlisted == last:
+                if found + n_near > capacity:
+                    unlisted = start
                 else:
-                    if found < capacity:
-                        found_row[part, found] = pair_row[m]
-                        found_which[part, found] = pair_which[m]
-                        found_sq[part, found] = pair_sq[m]
-                    found += 1
+                    found_row[part, found : found + n_near] = pair_row[:n_near]
+                    found_which[part, found : found + n_near] = pair_which[:n_near]
+                    found_sq[part, found : found + n_near] = pair_sq[:n_near]
+                    found += n_near
         partial[part] = changes
         reach[part] = farthest
         n_found[part] = found
+        if new_centre < 0:
+            resume[part] = unlisted
 
 
 @kernel()
@@ -1224,6 +1242,8 @@ class NumbaBackend(HostArrays):
             thresholds = bounds.thresholds(candidates, self.pairwise_sq_distances)
             reach = np.zeros(n_parts)
             n_found = np.zeros(n_parts, dtype=np.int64)
+            resume = np.zeros(n_parts, dtype=np.int64)  # each part's first row not listed (0: its first)
+            part_ends = np.arange(1, n_parts + 1) * X.shape[0] // n_parts
             centre = bounds.n_centres
 
             def run(which: slice, new_centre: int, capacity: int) -> tuple[np.ndarray, tuple]:
@@ -1236,21 +1256,24 @@ class NumbaBackend(HostArrays):
                 _seeding_kernel(X, candidates64[which], closest_sq_dist, bounds.nearest, weight, step_thresholds,
                                 bounds.row_floors(step_thresholds), grid.magic, partial, new_centre, reach,
                                 bounds.eps, use_gemm, origin, np.ascontiguousarray(operand.T[which]), widths,
-                                *found, n_found)  # fmt: skip
+                                *found, n_found, resume)  # fmt: skip
                 return partial, found
 
-            best, capacity = 0, 0
+            best, listed_reach = 0, np.zeros(n_parts)
             if len(candidates) > 1:
                 # the nearer pairs listed (24 bytes each, up to half of X's size or an eighth of
-                # its rows): the winner's are then taken from the list, not measured again
+                # its rows): the winner's are then taken from the list, not measured again; from
+                # where a part's list filled up, the winner alone is measured again
                 capacity = max(1024, max(X.shape[0] // 8, X.nbytes // 48) // n_parts)
                 partial, found = run(slice(None), -1, capacity)
                 best = int(np.argmin(combine(bounds.total[:, None] + partial.sum(axis=0))))
                 partial = partial[:, :, best : best + 1]
-                if n_found.max() <= capacity:
-                    _seeding_take(*found, n_found, best, closest_sq_dist, bounds.nearest, centre, reach)
-            if len(candidates) == 1 or n_found.max() > capacity:
-                partial, _ = run(slice(best, best + 1), centre, 0)
+                _seeding_take(*found, n_found, best, closest_sq_dist, bounds.nearest, centre, reach)
+                listed_reach = reach.copy()
+            if len(candidates) == 1 or (resume < part_ends).any():
+                resumed, _ = run(slice(best, best + 1), centre, 0)
+                partial = resumed if len(candidates) == 1 else partial  # (else: the rows resumed only)
+                np.maximum(reach, listed_reach, out=reach)
         bounds.add_centre(candidates[best], float(reach.max()))
         bounds.total = bounds.total + partial.sum(axis=0)[:, 0]
         return best, float(combine(bounds.total))
