@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import fastkm
 from fastkm import KMeans, get_backend, kmeans
+from fastkm.backends.base import to_host
 from fastkm.backends.bounds import ALGORITHMS, BoundState, choose_algorithm, slack, sqrt_lower, yinyang_groups
 from fastkm.backends.exact import Scale, canonical_sq_distances
 from fastkm.testing import assert_fits_agree
@@ -30,13 +31,24 @@ from .test_exact_agreement import TIE_HEAVY, _cases, _data, _dataset, _weights
 from .test_properties import _settings
 
 BOUNDED = [name for name in ALGORITHMS if name != "lloyd"]
-#: Every code path of every backend with bounds: Numba's two screens, one and two threads.
-_PATHS = [("numpy", {})] + [
-    ("numba", options)
-    for options in ({"strategy": "direct"}, {"strategy": "gemm"}, {"strategy": "gemm", "n_threads": 1})
-    if "numba" in AVAILABLE_BACKENDS
+#: Every code path of every backend with bounds: Numba's two screens, one and two threads; CuPy's kernels.
+_PATHS = (
+    [("numpy", {})]
+    + [
+        ("numba", options)
+        for options in ({"strategy": "direct"}, {"strategy": "gemm"}, {"strategy": "gemm", "n_threads": 1})
+        if "numba" in AVAILABLE_BACKENDS
+    ]
+    + [("cupy", {}) for _ in range(1) if "cupy" in AVAILABLE_BACKENDS]
+)
+PATHS = [
+    pytest.param(
+        path,
+        id="-".join([path[0], *(f"{k}={v}" for k, v in path[1].items())]),
+        marks=[pytest.mark.gpu] if path[0] == "cupy" else [],
+    )
+    for path in _PATHS
 ]
-PATHS = [pytest.param(path, id="-".join([path[0], *(f"{k}={v}" for k, v in path[1].items())])) for path in _PATHS]
 REFERENCE = get_backend("numpy")
 
 
@@ -44,8 +56,8 @@ def _trace(X, n_clusters, *, backend, algorithm, **options):
     """A fit and, per iteration, (labels, inertia, centroids)."""
     iterations = []
 
-    def record(iteration):
-        iterations.append((iteration.labels.copy(), iteration.inertia, iteration.centroids.copy()))
+    def record(iteration):  # (backend arrays: copied to the host)
+        iterations.append((to_host(iteration.labels).copy(), float(iteration.inertia), to_host(iteration.centroids).copy()))
 
     result = kmeans(X, n_clusters, backend=backend, algorithm=algorithm, callback=record, **options)
     return result, iterations
@@ -132,15 +144,16 @@ def test_bounds_never_exceed_the_distances(path, algorithm, dtype):
     scale = Scale.of(X, None, init)
     centroids, labels = init, None
     for _ in range(8):
-        step = backend.assign_accumulate(X, centroids, None, labels, scale, state)
+        step = backend.assign_accumulate(backend.asarray(X), backend.asarray(centroids), None, labels, scale, state)
         labels = step.labels
-        distances = canonical_sq_distances(X, state.centroids)
-        distances[np.arange(len(X)), labels] = np.inf
+        distances = canonical_sq_distances(X, to_host(state.centroids))
+        distances[np.arange(len(X)), to_host(labels)] = np.inf
+        lower = to_host(state.lower)
         for group in range(state.n_groups):
             nearest = distances[:, state.group_of == group].min(axis=1, initial=np.inf)
             allowed = np.sqrt(nearest) * (1 + 1e-12)
-            assert np.all(state.lower[group] <= allowed), f"group {group}"
-        centroids = (step.sums / np.maximum(step.counts, 1)[:, None]).astype(dtype)
+            assert np.all(lower[group] <= allowed), f"group {group}"
+        centroids = (to_host(step.sums) / np.maximum(to_host(step.counts), 1)[:, None]).astype(dtype)
 
 
 def test_bound_rounding_never_certifies_a_tie():
@@ -157,7 +170,7 @@ def test_bound_rounding_never_certifies_a_tie():
 
 
 # -- what a fit reports -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("backend", [name for name in ("numpy", "numba") if name in AVAILABLE_BACKENDS])
+@pytest.mark.parametrize("backend", [name for name in ("numpy", "numba", "cupy") if name in AVAILABLE_BACKENDS])
 def test_the_fit_reports_the_algorithm_its_memory_and_the_work_it_skipped(backend):
     X, _, _, init = make_separated(4000, 8, 16, dtype=np.float32, seed=1)
     lloyd = kmeans(X, 16, init=init, algorithm="lloyd", backend=backend, tol=0)

@@ -63,6 +63,7 @@ import numpy as np
 
 from ..validation import check_integer
 from .base import InProcess, StepParts
+from .bounds import BoundState, slack
 from .exact import Scale, SumGrid, combine, direct_threshold, gemm_threshold
 
 __all__ = ["CupyBackend", "KERNELS", "SOURCE", "describe", "unavailable_reason"]
@@ -93,7 +94,7 @@ KERNELS = tuple(
         f"{kernel}<{t}>"
         for kernel in (
             "centre_rows", "scores_argmin_step", "seeding_potentials", "seeding_update", "labelled_sq_dist",
-            "pairwise_sq_dist",
+            "pairwise_sq_dist", "bounded_filter", "bounded_measure", "bounded_accumulate",
         )
         for t in _TYPE_NAMES.values()
     ]
@@ -192,6 +193,9 @@ class CupyBackend(InProcess):
     """
 
     name = "cupy"
+    # Hamerly, Yinyang and Elkan run here (:meth:`_bounded_parts`); "auto" keeps Lloyd on the GPU
+    # until they are measured there (not yet: no GPU has run them)
+    supports_bounds = True
 
     def __init__(self, device: int | None = None, strategy: str = "auto", chunk_rows: int | None = None):
         import cupy
@@ -249,7 +253,6 @@ class CupyBackend(InProcess):
         return labels, sq_dist
 
     def accumulate_parts(self, X, centroids, sample_weight, labels=None, scale: Scale | None = None, bounds=None) -> StepParts:
-        self._no_bounds(bounds)
         cp = self._cupy
         with cp.cuda.Device(self.device):
             if labels is None:
@@ -257,6 +260,8 @@ class CupyBackend(InProcess):
             elif not (isinstance(labels, cp.ndarray) and labels.dtype == np.int32 and labels.flags.c_contiguous):
                 raise TypeError("labels must be a C-contiguous int32 CuPy array (the buffer is written in place)")
             scale = scale or Scale.of(X, sample_weight, centroids)  # (the driver's: no wait for the device)
+            if bounds is not None:
+                return self._bounded_parts(X, centroids, sample_weight, labels, scale, bounds)
             sums, counts, inertia, counters = self._step(X, centroids, sample_weight, labels, None, scale)
             # every part is on an exact-sum grid: the device's atomics left them exact
             return StepParts(labels, sums, counts, inertia, counters[0].astype(np.int64).reshape(()))
@@ -409,6 +414,59 @@ class CupyBackend(InProcess):
                     np.int32(n_clusters), *flags, rho, offset, *grids, labels[start:stop],
                     sq_dist[start:stop] if write_sq_dist else sq_dist, write_sq_dist, *totals)  # fmt: skip
             self._launch("scores_argmin_step", X, args, rows * 32)
+
+    def _bounded_parts(self, X, centroids, sample_weight, labels, scale: Scale, bounds: BoundState) -> StepParts:
+        """:meth:`accumulate_parts` of a bound-based algorithm: the kernels ``bounded_filter``,
+        ``bounded_measure`` and ``bounded_accumulate`` (``cuda/kmeans.cu``).
+
+        The bounds (``bounds.lower``) and the clusters' exact-sum parts stay on
+        the device between steps; only the points that moved change the sums
+        (exact, so the same bits as summing every point). Every distance
+        measured is canonical: no screen, so the labels are the canonical
+        argmin by construction. Reads back four counters per step.
+        """
+        cp = self._cupy
+        n_samples, n_features = X.shape
+        n_clusters = len(centroids)
+        centroids = cp.ascontiguousarray(centroids, dtype=X.dtype)
+        fresh = not bounds.is_current(labels, scale)
+        if fresh:
+            bounds.start(centroids, labels, scale, cp)
+        motion = bounds.advance(centroids, self)
+        # the centres in group order: each group's are one slice of `order`
+        order = np.argsort(bounds.group_of, kind="stable").astype(np.int32)
+        group_start = np.searchsorted(bounds.group_of[order], np.arange(bounds.n_groups + 1)).astype(np.int32)
+        weight, weighted = self._weight(sample_weight, X.dtype)
+        magic, *folds = self._magic(*scale.grids())
+        sums = cp.zeros((folds[0], n_clusters, n_features), dtype=np.float64)
+        counts = cp.zeros((folds[1], n_clusters), dtype=np.float64)
+        inertia = cp.zeros(folds[2], dtype=np.float64)
+        counters = cp.zeros(4, dtype=np.uint64)  # changed, (unused), distances measured, points listed
+        nearest = cp.empty(n_samples, dtype=np.int32)
+        sq_dist = cp.empty(n_samples, dtype=np.float64)
+        todo = cp.empty(n_samples, dtype=np.int64)
+        shape = (np.int64(n_samples), np.int32(n_features))
+        eps, is_fresh = np.float64(slack(n_features)), np.int32(fresh)
+        self._launch("bounded_filter", X, (X, centroids, labels, *shape, np.int32(bounds.n_groups), bounds.lower,
+                                           cp.asarray(motion.group_move), cp.asarray(motion.separation), is_fresh,
+                                           eps, nearest, sq_dist, todo, counters), n_samples)  # fmt: skip
+        self._launch("bounded_measure", X, (X, centroids, labels, *shape, np.int32(bounds.n_groups),
+                                            cp.asarray(order), cp.asarray(group_start),
+                                            cp.asarray(bounds.group_of.astype(np.int32)), bounds.lower, is_fresh, eps,
+                                            todo, counters, nearest, sq_dist), n_samples * 32)  # fmt: skip
+        self._launch("bounded_accumulate", X, (X, weight, *shape, np.int32(n_clusters), np.int32(weighted), is_fresh,
+                                               magic, *map(np.int32, folds), nearest, sq_dist, labels, sums, counts,
+                                               inertia, counters), n_samples)  # fmt: skip
+        # every part is on an exact-sum grid: the moves' parts update the clusters' to the same bits
+        if fresh:
+            bounds.sums, bounds.counts = sums, counts
+        else:
+            bounds.sums += sums
+            bounds.counts += counts
+        changed, _, n_measured, n_listed = (int(value) for value in counters.get())
+        bounds.n_distances += n_measured + (0 if fresh else n_samples)  # (and every point's own distance)
+        self.last_undecided_share = n_listed / max(n_samples, 1)
+        return StepParts(labels, bounds.sums.copy(), bounds.counts.copy(), inertia, np.int64(changed))
 
     def _centre(self, rows, origin, out, sq_norms, *, transposed: bool = False) -> None:
         """``out = fl(rows - origin)`` in ``rows``' type (``out`` transposed: the GEMM operand), and ``sq_norms``."""

@@ -108,10 +108,11 @@ __device__ __forceinline__ double split(double& value, double magic) {
 }
 
 // Adds value's parts on the grids magic[0], magic[magic_stride], ... to the slots
-// slots[0], slots[slot_stride], ... (shared or global memory): exact, in any order.
+// slots[0], slots[slot_stride], ... (shared or global memory): exact, in any order. With sign -1
+// the parts are taken away (the same parts: a sum that gains and loses a value is unchanged).
 __device__ __forceinline__ void add_folded(double* slots, long long slot_stride, double value, const double* magic,
-                                           int magic_stride, int folds) {
-    for (int f = 0; f < folds; ++f) atomicAdd(slots + f * slot_stride, split(value, magic[f * magic_stride]));
+                                           int magic_stride, int folds, double sign = 1.0) {
+    for (int f = 0; f < folds; ++f) atomicAdd(slots + f * slot_stride, sign * split(value, magic[f * magic_stride]));
 }
 
 // Adds value's parts on the grids magic[0..folds) to a thread's running totals (registers).
@@ -487,4 +488,198 @@ __global__ void __launch_bounds__(FASTKM_BLOCK, FASTKM_MIN_BLOCKS)
     for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x; index < total; index += stride) {
         out[index] = canonical_sq_dist(X + (index / m) * d, Y + (index % m) * d, d);
     }
+}
+
+// -- bound-based steps (fastkm.backends.bounds) ---------------------------------------------
+// Hamerly, Yinyang and Elkan share one scheme: per point and group g of centres, lower[g * n + i]
+// (float, rounded down) bounds the exact distance from x_i to every centre of g but its own. A
+// step is three kernels: bounded_filter (each point's own distance; the bounds decayed by the
+// groups' moves; the points they cannot keep listed), bounded_measure (a listed point's groups
+// the bounds cannot exclude, measured canonically: its label and those groups' bounds) and
+// bounded_accumulate (labels, the moved points' exact sums, inertia). Every distance measured is
+// canonical, so labels are the canonical argmin (lowest index on ties), as Lloyd's step gives.
+//
+// The bounds' arithmetic rounds as bounds.py's: each operation once (_rn intrinsics, never
+// contracted into an fma), and every rounding allowed for by the slack eps.
+__device__ __forceinline__ double bound_tiny() { return __longlong_as_double(0x20b0000000000000LL); }  // 2^-500
+__device__ __forceinline__ double bound_tiny_sq() { return __longlong_as_double(0x0170000000000000LL); }  // 2^-1000
+
+__device__ __forceinline__ double sqrt_lower(double sq_dist, double eps) {
+    return __dsub_rn(__dmul_rn(__dsqrt_rn(sq_dist), __dsub_rn(1.0, eps)), bound_tiny());
+}
+__device__ __forceinline__ double sqrt_upper(double sq_dist, double eps) {
+    return __dadd_rn(__dmul_rn(__dsqrt_rn(sq_dist), __dadd_rn(1.0, eps)), bound_tiny());
+}
+// Whether every centre at exact distance >= lower has a canonical distance > sq_dist.
+__device__ __forceinline__ bool certifies(double sq_dist, double lower, double eps) {
+    return lower > 0.0 && __dsub_rn(__dmul_rn(__dmul_rn(lower, lower), __dsub_rn(1.0, eps)), bound_tiny_sq()) > sq_dist;
+}
+// lower - move, rounded down.
+__device__ __forceinline__ double decayed(double lower, double move) {
+    const double value = __dsub_rn(lower, move);
+    return __dsub_rn(__dsub_rn(value, __dmul_rn(fabs(value), __longlong_as_double(0x3cc0000000000000LL))), bound_tiny());
+}
+// value as a float, rounded down, in [0, FLT_MAX] (the conversion without flush-to-zero).
+__device__ __forceinline__ float lower32(double value) {
+    value = __dsub_rn(__dmul_rn(value, 1.0 - 1.0 / 8388608.0), __longlong_as_double(0x3730000000000000LL));
+    value = fmin(fmax(value, 0.0), 3.4028234663852886e+38);
+    float result;
+    asm("cvt.rn.f32.f64 %0, %1;" : "=f"(result) : "d"(value));
+    return result;
+}
+
+// Counters of a bound-based step: changed labels, (unused), distances measured, points listed.
+#define FASTKM_BOUND_CHANGED 0
+#define FASTKM_BOUND_DISTANCES 2
+#define FASTKM_BOUND_LISTED 3
+
+// One thread per point. Not fresh: the canonical distance to its own centre (sq_dist, and
+// nearest = its label), every group's bound decayed by the group's move (stored rounded down),
+// and, unless the distance is certainly below the smallest of them (and, with separation, below
+// 2 s - u: Hamerly's and Elkan's other test), the point listed in todo. Fresh: every point listed.
+template <typename T>
+__global__ void __launch_bounds__(FASTKM_BLOCK, FASTKM_MIN_BLOCKS)
+    bounded_filter(const T* __restrict__ X, const T* __restrict__ centroids, const int* __restrict__ labels,
+                   long long n, int d, int n_groups, float* __restrict__ lower, const double* __restrict__ group_move,
+                   const double* __restrict__ separation, int fresh, double eps, int* __restrict__ nearest,
+                   double* __restrict__ sq_dist, long long* __restrict__ todo,
+                   unsigned long long* __restrict__ counters) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        if (fresh) {
+            todo[atomicAdd(counters + FASTKM_BOUND_LISTED, 1ull)] = i;
+            continue;
+        }
+        const int own_k = labels[i];
+        const double own = canonical_sq_dist(X + i * d, centroids + (long long)own_k * d, d);
+        double others = infinity<double>();
+        for (int g = 0; g < n_groups; ++g) {
+            float* bound = lower + (long long)g * n + i;
+            const double value = decayed(to_double(*bound), group_move[g]);
+            others = fmin(others, value);
+            *bound = lower32(value);  // (a listed point's measured groups get new ones)
+        }
+        others = fmax(others, __dsub_rn(2.0 * separation[own_k], sqrt_upper(own, eps)));
+        nearest[i] = own_k;
+        sq_dist[i] = own;
+        if (!certifies(own, others, eps)) todo[atomicAdd(counters + FASTKM_BOUND_LISTED, 1ull)] = i;
+    }
+}
+
+// The smaller of two (value, index) pairs, lowest index on equal values (index < 0: none).
+__device__ __forceinline__ bool precedes(double value, int index, double other, int other_index) {
+    return index >= 0 && (other_index < 0 || value < other || (value == other && index < other_index));
+}
+
+// One warp per listed point: every group its bound cannot exclude (every group when fresh) is
+// measured canonically, the lanes taking its centres (order[group_start[g]:group_start[g + 1]])
+// in turn; the label is the smallest distance among them and the point's own centre (lowest
+// index on ties). A measured group's bound becomes its nearest centre's distance, rounded down --
+// the winner's group its second nearest; a point that left its centre has that centre's group
+// bounded by the old distance too.
+template <typename T>
+__global__ void __launch_bounds__(FASTKM_BLOCK, FASTKM_MIN_BLOCKS)
+    bounded_measure(const T* __restrict__ X, const T* __restrict__ centroids, const int* __restrict__ labels,
+                    long long n, int d, int n_groups, const int* __restrict__ order,
+                    const int* __restrict__ group_start, const int* __restrict__ group_of,
+                    float* __restrict__ lower, int fresh, double eps, const long long* __restrict__ todo,
+                    unsigned long long* __restrict__ counters, int* __restrict__ nearest,
+                    double* __restrict__ sq_dist) {
+    const int lane = threadIdx.x & 31;
+    const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
+    const long long listed = (long long)counters[FASTKM_BOUND_LISTED];
+    unsigned long long measured = 0;
+    for (long long t = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); t < listed; t += warps) {
+        const long long i = todo[t];
+        const T* x = X + i * d;
+        const int own_k = fresh ? -1 : labels[i];
+        const double own = fresh ? infinity<double>() : sq_dist[i];
+        // the nearest so far, its group, and that group's second nearest (-1: the group was not measured)
+        double best = own, best_second = -1.0;
+        int best_k = own_k, best_group = fresh ? -1 : group_of[own_k];
+        for (int g = 0; g < n_groups; ++g) {
+            float* bound = lower + (long long)g * n + i;
+            if (!fresh && certifies(own, to_double(*bound), eps)) continue;  // (the same for the whole warp)
+            double first = infinity<double>(), second = infinity<double>();
+            int first_k = -1;
+            for (int p = group_start[g] + lane; p < group_start[g + 1]; p += 32) {
+                const int c = order[p];
+                const double value = canonical_sq_dist(x, centroids + (long long)c * d, d);
+                if (precedes(value, c, first, first_k)) {
+                    second = first;
+                    first = value;
+                    first_k = c;
+                } else {
+                    second = fmin(second, value);
+                }
+            }
+#pragma unroll
+            for (int offset = 16; offset > 0; offset >>= 1) {  // the warp's two smallest
+                const double other = __shfl_xor_sync(FASTKM_FULL_MASK, first, offset);
+                const int other_k = __shfl_xor_sync(FASTKM_FULL_MASK, first_k, offset);
+                const double other_second = __shfl_xor_sync(FASTKM_FULL_MASK, second, offset);
+                const bool take = precedes(other, other_k, first, first_k);
+                second = fmin(fmin(second, other_second), take ? first : other);
+                first = take ? other : first;
+                first_k = take ? other_k : first_k;
+            }
+            measured += group_start[g + 1] - group_start[g];
+            if (lane == 0) *bound = lower32(sqrt_lower(first, eps));
+            // (equal only for the own centre, whose group this is: then the group's record is taken)
+            if (first_k >= 0 && (best_k < 0 || first < best || (first == best && first_k <= best_k))) {
+                best = first;
+                best_k = first_k;
+                best_group = g;
+                best_second = second;
+            }
+        }
+        if (lane == 0) {
+            if (best_second >= 0.0) lower[(long long)best_group * n + i] = lower32(sqrt_lower(best_second, eps));
+            if (!fresh && best_k != own_k) {
+                float* bound = lower + (long long)group_of[own_k] * n + i;
+                const float left = lower32(sqrt_lower(own, eps));
+                if (screen_less(left, *bound)) *bound = left;
+            }
+            nearest[i] = best_k;
+            sq_dist[i] = best;
+        }
+    }
+    if (lane == 0 && measured) atomicAdd(counters + FASTKM_BOUND_DISTANCES, measured);
+}
+
+// One thread per point: the label of bounded_filter / bounded_measure taken, the point added to
+// its new cluster's exact sums and taken from its old one's (fresh: added to every point's), and
+// its inertia term summed.
+template <typename T>
+__global__ void __launch_bounds__(FASTKM_BLOCK, FASTKM_MIN_BLOCKS)
+    bounded_accumulate(const T* __restrict__ X, const T* __restrict__ weight, long long n, int d, int k,
+                       int weighted, int fresh, const double* __restrict__ magic, int sums_folds,
+                       int counts_folds, int inertia_folds, const int* __restrict__ nearest,
+                       const double* __restrict__ sq_dist, int* __restrict__ labels, double* __restrict__ sums,
+                       double* __restrict__ counts, double* __restrict__ inertia,
+                       unsigned long long* __restrict__ counters) {
+    const SumGrids grids(magic, d, sums_folds, counts_folds, inertia_folds);
+    double inertia_parts[FASTKM_MAX_FOLDS] = {};
+    unsigned int changed = 0;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const int new_k = nearest[i];
+        const int old_k = labels[i];
+        const double w = weighted ? to_double(weight[i]) : 1.0;
+        if (fresh || new_k != old_k) {
+            for (int side = fresh ? 1 : 0; side < 2; ++side) {  // (0: taken from the old, 1: added to the new)
+                const int cluster = side ? new_k : old_k;
+                const double sign = side ? 1.0 : -1.0;
+                for (int j = 0; j < d; ++j) {
+                    add_folded(sums + (long long)cluster * d + j, (long long)k * d,
+                               __dmul_rn(w, to_double(X[i * d + j])), grids.sums + j, d, grids.sums_folds, sign);
+                }
+                add_folded(counts + cluster, k, w, grids.counts, 1, grids.counts_folds, sign);
+            }
+        }
+        changed += new_k != old_k;
+        labels[i] = new_k;
+        accumulate_folded(inertia_parts, __dmul_rn(w, sq_dist[i]), grids.inertia, grids.inertia_folds);
+    }
+    flush_stats(inertia_parts, inertia_folds, changed, 0, inertia, counters);
 }
