@@ -34,6 +34,12 @@ The hot step takes one of two screens, chosen by ``n_features * n_clusters``:
   is more than one, and adds the row to its cluster's exact sums with global
   atomics.
 
+The bound-based algorithms (Hamerly, Yinyang, Elkan:
+:mod:`fastkm.backends.bounds`) take three kernels per step instead
+(:meth:`CupyBackend._bounded_parts`), measuring only canonical distances; they
+have been compiled, not yet run on a GPU, so ``algorithm="auto"`` keeps Lloyd
+here (``fast_bounds`` is false).
+
 One pass per iteration reads ``X`` once. The kernels are in
 ``cuda/kmeans.cu``, compiled by NVRTC through ``cupy.RawModule`` on first use
 (cached by CuPy on disk afterwards). CuPy is imported only when this backend

@@ -1096,9 +1096,10 @@ def _seeding_kernel(
                 if found + n_near > capacity:
                     unlisted = start
                 else:
-                    found_row[part, found : found + n_near] = pair_row[:n_near]
-                    found_which[part, found : found + n_near] = pair_which[:n_near]
-                    found_sq[part, found : found + n_near] = pair_sq[:n_near]
+                    for m in range(n_near):  # (scalar stores: no array views, whose reference counts contend)
+                        found_row[part, found + m] = pair_row[m]
+                        found_which[part, found + m] = pair_which[m]
+                        found_sq[part, found + m] = pair_sq[m]
                     found += n_near
         partial[part] = changes
         reach[part] = farthest
