@@ -857,28 +857,54 @@ def _small_product(X, start, n_rows, origin, operand_t, centred_t, scores_t, sq_
     ``centred_t[j, r] = X[start + r, j] - origin[j]`` (in X's type, as the GEMM
     path centres), ``scores_t[t, r]`` = ``[x~_r, 1] . operand_t[t]`` in any order
     (the GEMM screen's error bound allows any), and ``sq_norms[r] = |x~_r|^2``
-    in float64, any order; every loop runs over contiguous rows (vectorised).
+    in float64, any order. Every loop runs over contiguous rows (vectorised);
+    the products take two candidates and four features per pass over a row
+    vector, so each centred value loaded serves eight multiply-adds.
     """
     n_features = X.shape[1]
-    for r in range(n_rows):
-        for j in range(n_features):
-            centred_t[j, r] = X[start + r, j] - origin[j]
+    n_candidates = operand_t.shape[0]
+    block = X[start : start + n_rows]
+    for j in range(n_features):  # (a feature at a time: contiguous stores, as _transpose_rows)
+        column = block[:, j]
+        centred = centred_t[j]
+        shift = origin[j]
+        for r in range(n_rows):
+            centred[r] = column[r] - shift
     sq_norms[:n_rows] = 0.0
     for j in range(n_features):
         column = centred_t[j]
         for r in range(n_rows):
             value = np.float64(column[r])
             sq_norms[r] += value * value
-    for t in range(operand_t.shape[0]):
+    for t in range(n_candidates):
         scores = scores_t[t]
         constant = operand_t[t, n_features]
         for r in range(n_rows):
             scores[r] = constant
-        for j in range(n_features):
-            coefficient = operand_t[t, j]
-            column = centred_t[j]
+    whole = n_features - n_features % 4
+    for t in range(0, n_candidates - 1, 2):
+        u = t + 1
+        first, second = scores_t[t], scores_t[u]
+        for j in range(0, whole, 4):
+            a0, a1, a2, a3 = operand_t[t, j], operand_t[t, j + 1], operand_t[t, j + 2], operand_t[t, j + 3]
+            b0, b1, b2, b3 = operand_t[u, j], operand_t[u, j + 1], operand_t[u, j + 2], operand_t[u, j + 3]
+            c0, c1, c2, c3 = centred_t[j], centred_t[j + 1], centred_t[j + 2], centred_t[j + 3]
             for r in range(n_rows):
-                scores[r] += coefficient * column[r]
+                x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
+                first[r] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
+                second[r] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
+        for j in range(whole, n_features):
+            a, b, column = operand_t[t, j], operand_t[u, j], centred_t[j]
+            for r in range(n_rows):
+                first[r] += a * column[r]
+                second[r] += b * column[r]
+    if n_candidates % 2:  # (the odd one out, a feature at a time)
+        t = n_candidates - 1
+        scores = scores_t[t]
+        for j in range(n_features):
+            a, column = operand_t[t, j], centred_t[j]
+            for r in range(n_rows):
+                scores[r] += a * column[r]
 
 
 @njit(fastmath=_FAST)
