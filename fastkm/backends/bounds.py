@@ -223,6 +223,39 @@ class BoundState:
         """Whether the bounds describe ``labels`` (and the sums ``scale``'s grids): else a step starts afresh."""
         return self.lower is not None and labels is not None and labels is self.labels and scale is self.scale
 
+    def begin_step(self, centroids: Any, labels: Any, scale: Any, xp: Any) -> tuple[Any, bool, Motion]:
+        """``(labels, fresh, motion)`` for a step from ``centroids``, as every backend begins one.
+
+        A step whose ``labels`` are not the ones the bounds describe starts
+        afresh (``fresh``: every point assigned, every bound set; ``labels``
+        made with ``xp`` when None); ``motion`` is how far the centroids moved
+        since the last step (:meth:`advance`).
+        """
+        fresh = not self.is_current(labels, scale)
+        if fresh:
+            labels = xp.full(self.n_samples, -1, dtype=np.int32) if labels is None else labels
+            self.start(centroids, labels, scale, xp)
+        return labels, fresh, self.advance(centroids)
+
+    def group_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, group_start)``: the centres in group order (int32), so group ``g``'s are
+        ``order[group_start[g]:group_start[g + 1]]`` (int64, ``n_groups + 1``)."""
+        order = np.argsort(self.group_of, kind="stable").astype(np.int32)
+        return order, np.searchsorted(self.group_of[order], np.arange(self.n_groups + 1)).astype(np.int64)
+
+    def end_step(self, sums: Any, counts: Any, fresh: bool, n_distances: int) -> tuple[Any, Any]:
+        """Take a step's exact-sum parts (every point's when ``fresh``, else the moved points': taken
+        from their old clusters, added to their new) into the clusters' kept ones, and count its
+        distances; returns copies of the clusters' parts. The parts are on exact-sum grids, so the
+        moves update them to the bits a sum over every point gives."""
+        if fresh:
+            self.sums, self.counts = sums, counts
+        else:
+            self.sums += sums
+            self.counts += counts
+        self.n_distances += n_distances
+        return self.sums.copy(), self.counts.copy()
+
     def start(self, centroids: Any, labels: Any, scale: Any, xp: Any) -> None:
         """Set up for a fresh step: groups from ``centroids`` (first time), bounds to be set by the step."""
         if self.group_of is None:
@@ -231,7 +264,7 @@ class BoundState:
             self.lower = xp.zeros((self.n_groups, self.n_samples), dtype=np.float32)
         self.labels, self.scale, self.centroids = labels, scale, centroids.copy()
 
-    def advance(self, centroids: Any, backend: Any) -> Motion:
+    def advance(self, centroids: Any) -> Motion:
         """The :class:`Motion` from the last step's centroids to ``centroids``, which become the current ones."""
         new = np.asarray(to_host(centroids), dtype=np.float64)
         old = np.asarray(to_host(self.centroids), dtype=np.float64)

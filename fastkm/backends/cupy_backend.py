@@ -435,13 +435,8 @@ class CupyBackend(InProcess):
         n_samples, n_features = X.shape
         n_clusters = len(centroids)
         centroids = cp.ascontiguousarray(centroids, dtype=X.dtype)
-        fresh = not bounds.is_current(labels, scale)
-        if fresh:
-            bounds.start(centroids, labels, scale, cp)
-        motion = bounds.advance(centroids, self)
-        # the centres in group order: each group's are one slice of `order`
-        order = np.argsort(bounds.group_of, kind="stable").astype(np.int32)
-        group_start = np.searchsorted(bounds.group_of[order], np.arange(bounds.n_groups + 1)).astype(np.int32)
+        labels, fresh, motion = bounds.begin_step(centroids, labels, scale, cp)
+        order, group_start = bounds.group_order()
         weight, weighted = self._weight(sample_weight, X.dtype)
         magic, *folds = self._magic(*scale.grids())
         sums = cp.zeros((folds[0], n_clusters, n_features), dtype=np.float64)
@@ -457,22 +452,17 @@ class CupyBackend(InProcess):
                                            cp.asarray(motion.group_move), cp.asarray(motion.separation), is_fresh,
                                            eps, nearest, sq_dist, todo, counters), n_samples)  # fmt: skip
         self._launch("bounded_measure", X, (X, centroids, labels, *shape, np.int32(bounds.n_groups),
-                                            cp.asarray(order), cp.asarray(group_start),
+                                            cp.asarray(order), cp.asarray(group_start.astype(np.int32)),
                                             cp.asarray(bounds.group_of.astype(np.int32)), bounds.lower, is_fresh, eps,
                                             todo, counters, nearest, sq_dist), n_samples * 32)  # fmt: skip
         self._launch("bounded_accumulate", X, (X, weight, *shape, np.int32(n_clusters), np.int32(weighted), is_fresh,
                                                magic, *map(np.int32, folds), nearest, sq_dist, labels, sums, counts,
                                                inertia, counters), n_samples)  # fmt: skip
-        # every part is on an exact-sum grid: the moves' parts update the clusters' to the same bits
-        if fresh:
-            bounds.sums, bounds.counts = sums, counts
-        else:
-            bounds.sums += sums
-            bounds.counts += counts
         changed, _, n_measured, n_listed = (int(value) for value in counters.get())
-        bounds.n_distances += n_measured + (0 if fresh else n_samples)  # (and every point's own distance)
+        # (the distances: those measured, and every point's own unless fresh)
+        sums, counts = bounds.end_step(sums, counts, fresh, n_measured + (0 if fresh else n_samples))
         self.last_undecided_share = n_listed / max(n_samples, 1)
-        return StepParts(labels, bounds.sums.copy(), bounds.counts.copy(), inertia, np.int64(changed))
+        return StepParts(labels, sums, counts, inertia, np.int64(changed))
 
     def _centre(self, rows, origin, out, sq_norms, *, transposed: bool = False) -> None:
         """``out = fl(rows - origin)`` in ``rows``' type (``out`` transposed: the GEMM operand), and ``sq_norms``."""

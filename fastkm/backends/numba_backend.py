@@ -1351,14 +1351,8 @@ class NumbaBackend(HostArrays):
         n_samples, n_features = X.shape
         n_clusters = centroids.shape[0]
         centroids = np.ascontiguousarray(centroids, dtype=X.dtype)
-        fresh = not bounds.is_current(labels, scale)
-        if fresh:
-            labels = np.full(n_samples, -1, dtype=np.int32) if labels is None else labels
-            bounds.start(centroids, labels, scale, np)
-        motion = bounds.advance(centroids, self)
-        # the centres in group order, so each group's are one slice of the GEMM operand
-        order = np.argsort(bounds.group_of, kind="stable").astype(np.int32)
-        group_start = np.searchsorted(bounds.group_of[order], np.arange(bounds.n_groups + 1)).astype(np.int64)
+        labels, fresh, motion = bounds.begin_step(centroids, labels, scale, np)
+        order, group_start = bounds.group_order()  # (each group's centres one slice of the GEMM operand)
         use_gemm = self.uses_gemm(n_features, n_clusters)
         origin, gemm_operand, radius = _gemm_screen(centroids)
         operand_t = np.ascontiguousarray(gemm_operand.T[order])
@@ -1377,17 +1371,9 @@ class NumbaBackend(HostArrays):
                     motion.separation, fresh, sums, counts, stats, block_rows, use_gemm, widths, slack(n_features),
                     DENSE_SHARE, *magic,
                 )  # fmt: skip
-        # every part is on an exact-sum grid: the moves' parts update the clusters' to the same bits
-        if fresh:
-            bounds.sums, bounds.counts = sums.sum(axis=0), counts.sum(axis=0)
-        else:
-            bounds.sums += sums.sum(axis=0)
-            bounds.counts += counts.sum(axis=0)
-        bounds.n_distances += int(stats[:, 3].sum())
+        sums, counts = bounds.end_step(sums.sum(axis=0), counts.sum(axis=0), fresh, int(stats[:, 3].sum()))
         self.last_undecided_share = float(stats[:, 4].sum()) / max(n_samples, 1)
-        return StepParts(
-            labels, bounds.sums.copy(), bounds.counts.copy(), stats[:, :2].sum(axis=0), np.int64(stats[:, 2].sum())
-        )
+        return StepParts(labels, sums, counts, stats[:, :2].sum(axis=0), np.int64(stats[:, 2].sum()))
 
     @contextmanager
     def _threads(self):

@@ -132,11 +132,7 @@ class NumpyBackend(HostArrays):
         point's own centre is its label (lowest index on ties), and the bounds
         of the measured groups are set from the measured distances.
         """
-        fresh = not bounds.is_current(labels, scale)
-        if fresh:
-            labels = np.full(X.shape[0], -1, dtype=np.int32) if labels is None else labels
-            bounds.start(centroids, labels, scale, np)
-        motion = bounds.advance(centroids, self)
+        labels, fresh, motion = bounds.begin_step(centroids, labels, scale, np)
         eps = slack(X.shape[1])
         group_of = bounds.group_of
         position = 0  # (blocks come in order: the first row of the next one)
