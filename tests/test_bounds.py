@@ -169,6 +169,27 @@ def test_bound_rounding_never_certifies_a_tie():
         assert float(lower32(sq_dist)) <= sq_dist
 
 
+
+@pytest.mark.parametrize("shape, offset", [((40, 3), 0.0), ((64, 16), 1e4), ((200, 64), -3.0), ((5, 1), 1e8)])
+def test_half_separation_is_a_tight_lower_bound(shape, offset):
+    """``s_a`` is at most half the exact distance from centre ``a`` to the nearest other (exact: rationals),
+    and within a few parts in 10^9 of it -- also for centres far from the origin and with two equal centres."""
+    from fractions import Fraction
+
+    from fastkm.backends.bounds import half_separation
+
+    rng = np.random.default_rng(shape[0])
+    centres = rng.standard_normal(shape) + offset
+    centres[1] = centres[0]  # (two equal centres: their separation is 0)
+    got = half_separation(centres)
+    exact = np.empty(shape[0])
+    rows = [[Fraction(v) for v in row] for row in centres]
+    for a, row in enumerate(rows):
+        exact[a] = min(float(sum((p - q) ** 2 for p, q in zip(row, other))) for b, other in enumerate(rows) if b != a)
+    half = 0.5 * np.sqrt(exact)  # (within an ulp or two of the exact half distance; the bound's margin is far wider)
+    assert np.all(got <= half * (1 + 1e-15)) and got[0] == got[1] == 0.0
+    assert np.all(got[2:] >= half[2:] * (1 - 1e-9))
+
 # -- what a fit reports -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", [name for name in ("numpy", "numba", "cupy") if name in AVAILABLE_BACKENDS])
 def test_the_fit_reports_the_algorithm_its_memory_and_the_work_it_skipped(backend):
