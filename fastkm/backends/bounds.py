@@ -399,6 +399,12 @@ AUTO_MIN_CLUSTERS = 32
 AUTO_HAMERLY_MAX_FEATURES = 8
 AUTO_HAMERLY_MAX_CLUSTERS = 64
 AUTO_HAMERLY_MAX_WORK = 2048
+#: ... and Hamerly from this many features on, whatever K: in many dimensions distances concentrate,
+#: a group's bound is hardly tighter than Hamerly's one, and Yinyang's first step (K / 10 groups
+#: tracked) costs more. Measured (overlapping blobs, two runs each, Hamerly against Yinyang):
+#: (100k, 256, 1024) 1.37-1.57 vs 1.57-1.75 s, (200k, 128, 512) 1.61-1.75 vs 1.77-1.96 s,
+#: (100k, 256, 256) 0.87-0.97 vs 0.80-0.89 s, (100k, 256, 64) above.
+AUTO_HAMERLY_MIN_FEATURES = 128
 
 
 def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300) -> str:
@@ -408,16 +414,16 @@ def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300)
     (``fast_bounds``: only Numba's are; NumPy's are the plain reference
     versions), fewer than :data:`AUTO_MIN_CLUSTERS` centres, or at most 2
     iterations (the first step of a bound-based run measures every
-    distance) -- else Hamerly where distances are cheap or centres few
-    (:data:`AUTO_HAMERLY_MAX_FEATURES`, :data:`AUTO_HAMERLY_MAX_WORK`,
-    :data:`AUTO_HAMERLY_MAX_CLUSTERS`), Yinyang otherwise. Measured with ``fastkm bench --fit`` (see
+    distance) -- else Hamerly where distances are cheap, centres few or
+    dimensions many (:data:`AUTO_HAMERLY_MAX_FEATURES`, :data:`AUTO_HAMERLY_MAX_WORK`,
+    :data:`AUTO_HAMERLY_MAX_CLUSTERS`, :data:`AUTO_HAMERLY_MIN_FEATURES`), Yinyang otherwise. Measured with ``fastkm bench --fit`` (see
     benchmarks/results/cpu-notes.md).
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
-    >>> shapes = ((2, 8), (2, 256), (16, 128), (256, 64), (64, 128), (16, 256))
+    >>> shapes = ((2, 8), (2, 256), (16, 128), (256, 64), (64, 128), (16, 256), (64, 1024), (256, 1024))
     >>> [choose_algorithm(np.zeros((100, d)), k, get_backend("numba")) for d, k in shapes]
-    ['lloyd', 'hamerly', 'hamerly', 'hamerly', 'yinyang', 'yinyang']
+    ['lloyd', 'hamerly', 'hamerly', 'hamerly', 'yinyang', 'yinyang', 'yinyang', 'hamerly']
     >>> choose_algorithm(np.zeros((100, 64)), 256, get_backend("numpy"))
     'lloyd'
     """
@@ -425,7 +431,8 @@ def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300)
         return "lloyd"
     n_features = X.shape[1]
     cheap = n_features <= AUTO_HAMERLY_MAX_FEATURES or n_clusters * n_features <= AUTO_HAMERLY_MAX_WORK
-    return "hamerly" if cheap or n_clusters <= AUTO_HAMERLY_MAX_CLUSTERS else "yinyang"
+    concentrated = n_features >= AUTO_HAMERLY_MIN_FEATURES
+    return "hamerly" if cheap or concentrated or n_clusters <= AUTO_HAMERLY_MAX_CLUSTERS else "yinyang"
 
 
 def yinyang_groups(n_features: int, itemsize: int, n_clusters: int) -> int:
