@@ -91,6 +91,23 @@ def test_every_iteration_is_lloyds(path, algorithm, name, dtype):
         _assert_traces_agree(reference, candidate)
 
 
+@pytest.mark.skipif("numba" not in AVAILABLE_BACKENDS, reason="Numba is not installed")
+@pytest.mark.parametrize("block_rows", [8, 100, 4096])
+@pytest.mark.parametrize("algorithm", BOUNDED)
+def test_every_block_size_gives_lloyds_iterations(monkeypatch, block_rows, algorithm):
+    """The Numba kernel's later steps take bigger blocks when few points are undecided: forced on every step
+    after the first, at sizes that split each thread's rows many ways or not at all, every iteration stays Lloyd's."""
+    import fastkm.backends.numba_backend as numba_backend
+
+    monkeypatch.setattr(numba_backend, "SPARSE_STEP_SHARE", 1.0)
+    monkeypatch.setattr(numba_backend, "SPARSE_BLOCK_ROWS", block_rows)
+    X = _data("duplicates", np.float32)
+    n_clusters = _dataset("duplicates")[1]
+    options = dict(random_state=0, sample_weight=_weights(len(X), np.float32), max_iter=60, tol=0)
+    reference = _trace(X, n_clusters, backend=REFERENCE, algorithm="lloyd", **options)
+    _assert_traces_agree(reference, _trace(X, n_clusters, backend=get_backend("numba"), algorithm=algorithm, **options))
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("algorithm", BOUNDED)
 def test_empty_clusters_are_relocated_alike(path, algorithm):

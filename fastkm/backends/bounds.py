@@ -196,6 +196,8 @@ class BoundState:
         self.counts: Any = None
         self.n_distances = 0
         """Point-to-centre distances computed so far (a point's own centre included)."""
+        self.undecided_share = 1.0
+        """Share of the points the last step's bounds left undecided (a backend may size its work by it)."""
         self.n_steps = 0
 
     @classmethod
@@ -243,17 +245,19 @@ class BoundState:
         order = np.argsort(self.group_of, kind="stable").astype(np.int32)
         return order, np.searchsorted(self.group_of[order], np.arange(self.n_groups + 1)).astype(np.int64)
 
-    def end_step(self, sums: Any, counts: Any, fresh: bool, n_distances: int) -> tuple[Any, Any]:
+    def end_step(self, sums: Any, counts: Any, fresh: bool, n_distances: int, n_undecided: int) -> tuple[Any, Any]:
         """Take a step's exact-sum parts (every point's when ``fresh``, else the moved points': taken
         from their old clusters, added to their new) into the clusters' kept ones, and count its
-        distances; returns copies of the clusters' parts. The parts are on exact-sum grids, so the
-        moves update them to the bits a sum over every point gives."""
+        distances and the points its bounds left undecided; returns copies of the clusters' parts.
+        The parts are on exact-sum grids, so the moves update them to the bits a sum over every
+        point gives."""
         if fresh:
             self.sums, self.counts = sums, counts
         else:
             self.sums += sums
             self.counts += counts
         self.n_distances += n_distances
+        self.undecided_share = n_undecided / max(self.n_samples, 1)
         return self.sums.copy(), self.counts.copy()
 
     def start(self, centroids: Any, labels: Any, scale: Any, xp: Any) -> None:

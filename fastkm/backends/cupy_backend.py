@@ -460,8 +460,7 @@ class CupyBackend(InProcess):
                                                inertia, counters), n_samples)  # fmt: skip
         changed, _, n_measured, n_listed = (int(value) for value in counters.get())
         # (the distances: those measured, and every point's own unless fresh)
-        sums, counts = bounds.end_step(sums, counts, fresh, n_measured + (0 if fresh else n_samples))
-        self.last_undecided_share = n_listed / max(n_samples, 1)
+        sums, counts = bounds.end_step(sums, counts, fresh, n_measured + (0 if fresh else n_samples), n_listed)
         return StepParts(labels, sums, counts, inertia, np.int64(changed))
 
     def _centre(self, rows, origin, out, sq_norms, *, transposed: bool = False) -> None:
