@@ -811,8 +811,9 @@ def _bounded_kernel(
                     if not fresh and nearest[r] != a:  # it left its centre: that centre's group bounds it too
                         g = group_of_position[position_of[a]]
                         lower[g, i] = min(lower[g, i], _lower32(_sqrt_lower(todo_own[t], eps)))
-            # 3. labels, sums, counts, inertia
-            for r in range(n_rows):
+            # 3. labels, sums, counts (only an undecided row can change its label), inertia
+            for t in range(n_todo):
+                r = todo[t]
                 i = start + r
                 new = nearest[r]
                 old = labels[i]
