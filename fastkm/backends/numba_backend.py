@@ -482,28 +482,40 @@ def _add_row(X, i, w, k, sign, local_sums, local_counts, sums_magic, counts_magi
 
 @njit(inline="always")
 def _pair_sq_distances(X, rows, centres64, which, n_pairs, out):
-    """``out[m]`` = canonical ``d(X[rows[m]], centres64[which[m]])``, four pairs at a time.
+    """``out[m]`` = canonical ``d(X[rows[m]], centres64[which[m]])``, eight pairs at a time.
 
-    Each canonical distance is a chain of dependent additions; four pairs'
-    chains interleaved keep the adder busy (four times one pair's speed at large ``d``).
+    Each canonical distance is a chain of dependent additions; eight pairs'
+    chains interleaved keep both adders busy (an add's latency is four cycles,
+    two start per cycle: four chains used half of them).
     """
     n_features = X.shape[1]
-    whole = n_pairs - n_pairs % 4
-    for m in range(0, whole, 4):
+    whole = n_pairs - n_pairs % 8
+    for m in range(0, whole, 8):
         # (scalar indices, no row views: a view's reference count is an atomic every thread contends for)
         i0, i1, i2, i3 = rows[m], rows[m + 1], rows[m + 2], rows[m + 3]
+        i4, i5, i6, i7 = rows[m + 4], rows[m + 5], rows[m + 6], rows[m + 7]
         k0, k1, k2, k3 = which[m], which[m + 1], which[m + 2], which[m + 3]
-        total0 = total1 = total2 = total3 = 0.0
+        k4, k5, k6, k7 = which[m + 4], which[m + 5], which[m + 6], which[m + 7]
+        total0 = total1 = total2 = total3 = total4 = total5 = total6 = total7 = 0.0
         for j in range(n_features):
             diff0 = np.float64(X[i0, j]) - centres64[k0, j]
             diff1 = np.float64(X[i1, j]) - centres64[k1, j]
             diff2 = np.float64(X[i2, j]) - centres64[k2, j]
             diff3 = np.float64(X[i3, j]) - centres64[k3, j]
+            diff4 = np.float64(X[i4, j]) - centres64[k4, j]
+            diff5 = np.float64(X[i5, j]) - centres64[k5, j]
+            diff6 = np.float64(X[i6, j]) - centres64[k6, j]
+            diff7 = np.float64(X[i7, j]) - centres64[k7, j]
             total0 += diff0 * diff0
             total1 += diff1 * diff1
             total2 += diff2 * diff2
             total3 += diff3 * diff3
+            total4 += diff4 * diff4
+            total5 += diff5 * diff5
+            total6 += diff6 * diff6
+            total7 += diff7 * diff7
         out[m], out[m + 1], out[m + 2], out[m + 3] = total0, total1, total2, total3
+        out[m + 4], out[m + 5], out[m + 6], out[m + 7] = total4, total5, total6, total7
     for m in range(whole, n_pairs):
         out[m] = _canonical(X, rows[m], centres64, which[m])
 
@@ -530,19 +542,24 @@ def _measure_block(
     """
     n_groups = group_start.shape[0] - 1
     n_features = X.shape[1]
-    for g in range(n_groups):
-        n_members[g] = 0
+    # dense: every row measures every group -- then no member lists, and one product for all (the
+    # groups' scores in turn); else each group's rows listed (members[g], and member_of[t, g]: where)
+    dense = True
     for t in range(n_todo):
         for g in range(n_groups):
-            if measure[t, g]:
-                member_of[t, g] = n_members[g]
-                members[g, n_members[g]] = t
-                n_members[g] += 1
+            dense = dense and measure[t, g]
+    for g in range(n_groups):
+        count = n_todo
+        if not dense:  # (a group at a time: the count stays in a register)
+            count = 0
+            for t in range(n_todo):
+                if measure[t, g]:
+                    member_of[t, g] = count
+                    members[g, count] = t
+                    count += 1
+        n_members[g] = count
     n_measured = 0
     offset = 0
-    dense = True  # every row measures every group: then one product for all (the groups' scores in turn)
-    for g in range(n_groups):
-        dense = dense and n_members[g] == n_todo
     if dense and not exact:
         np.dot(operand_t, centred[:n_todo].T, scores[: operand_t.shape[0] * n_todo].reshape((-1, n_todo)))
     for g in range(n_groups):  # the scores, and each row's best and runner-up in the group
@@ -558,8 +575,9 @@ def _measure_block(
             pass
         elif exact:
             for m in range(n):
+                t = m if dense else group_members[m]
                 for j in range(n_features):
-                    rows_t[j, m] = np.float64(X[start + todo[group_members[m]], j])
+                    rows_t[j, m] = np.float64(X[start + todo[t], j])
             for q in range(high - low):
                 centre = centroids64[order[low + q]]
                 out_q = out[q]
@@ -574,8 +592,10 @@ def _measure_block(
         else:
             rows = centred
             if n < n_todo:
-                for m in range(n):
-                    gathered[m] = centred[group_members[m]]
+                for m in range(n):  # (element by element: a row view per row costs reference counts)
+                    t = group_members[m]
+                    for j in range(n_features + 1):
+                        gathered[m, j] = centred[t, j]
                 rows = gathered
             np.dot(operand_t[low:high], rows[:n].T, out)
         _reset_nearest(n, group_best, group_second, group_index)
@@ -583,11 +603,17 @@ def _measure_block(
             out_q = out[q]
             for m in range(n):
                 _track_nearest(q, out_q[m], m, group_best, group_second, group_index)
-        for m in range(n):
-            t = group_members[m]
-            pair_best[t, g] = group_best[m]
-            pair_second[t, g] = group_second[m]
-            pair_index[t, g] = low + group_index[m]
+        if dense:  # (row m is todo row m: contiguous, vectorised)
+            for m in range(n):
+                pair_best[m, g] = group_best[m]
+                pair_second[m, g] = group_second[m]
+                pair_index[m, g] = low + group_index[m]
+        else:
+            for m in range(n):
+                t = group_members[m]
+                pair_best[t, g] = group_best[m]
+                pair_second[t, g] = group_second[m]
+                pair_index[t, g] = low + group_index[m]
     for t in range(n_todo):  # the label: the own centre, and the candidates the screen cannot exclude
         r = todo[t]
         i = start + r
@@ -612,12 +638,11 @@ def _measure_block(
                 low, high, n = group_start[g], group_start[g + 1], n_members[g]
                 if not measure[t, g] or high == low or pair_best[t, g] > limit:
                     continue
-                out = scores[group_offset[g] : group_offset[g] + (high - low) * n].reshape((high - low, n))
-                m = member_of[t, g]
+                at = group_offset[g] + (t if dense else member_of[t, g])  # (scores[at + q n]: centre q's)
                 for q in range(high - low):
-                    if np.float64(out[q, m]) <= limit:
+                    if np.float64(scores[at + q * n]) <= limit:
                         k = order[low + q]
-                        value = np.float64(out[q, m]) if exact else _canonical(X, i, centroids64, k)
+                        value = np.float64(scores[at + q * n]) if exact else _canonical(X, i, centroids64, k)
                         if value < winner_sq_dist or (value == winner_sq_dist and k < winner):
                             winner, winner_sq_dist = k, value
         nearest[r] = winner
@@ -632,12 +657,11 @@ def _measure_block(
             if winner_at == pair_index[t, g]:
                 nearest_other = pair_second[t, g]
             elif low <= winner_at and winner_at < high:  # (the screen's best lost to another centre of the group: rare)
-                out = scores[group_offset[g] : group_offset[g] + (high - low) * n].reshape((high - low, n))
-                m = member_of[t, g]
+                at = group_offset[g] + (t if dense else member_of[t, g])
                 nearest_other = np.inf
                 for q in range(high - low):
                     if low + q != winner_at:
-                        nearest_other = min(nearest_other, np.float64(out[q, m]))
+                        nearest_other = min(nearest_other, np.float64(scores[at + q * n]))
             group_nearest[t, g] = nearest_other + shift[t] - width[t]
     return n_measured
 
@@ -780,10 +804,11 @@ def _bounded_kernel(
                     measure[:n_todo] = True
                 if use_gemm:
                     for t in range(n_todo):
-                        row = centred[t]
+                        i = start + todo[t]  # (once: read in the loop, it is read again for every feature)
                         for j in range(n_features):
-                            row[j] = X[start + todo[t], j] - origin[j]
-                        row[n_features] = 1.0
+                            centred[t, j] = X[i, j] - origin[j]
+                        centred[t, n_features] = 1.0
+                        row = centred[t]
                         norm = _sq_norm(row, n_features)
                         reach = np.sqrt(norm) + radius
                         width[t] = rho * reach * reach + gemm_offset
