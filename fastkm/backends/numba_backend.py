@@ -68,11 +68,10 @@ _BLOCK_BYTES = 4 * 2**20
 _MAX_BLOCK_ROWS = 512
 #: A bound-based step after one that left at most :data:`SPARSE_STEP_SHARE` of the points undecided
 #: takes blocks of :data:`SPARSE_BLOCK_ROWS` rows: a block's fixed work (its verdict's loops, the
-#: product and bookkeeping of its undecided rows) is then spread over ~100-400 undecided rows, not
-#: ~10-50. Measured, one step from a snapshot, 512 -> 4096 rows: the board (2M, 2, 64), 5% undecided,
-#: 33 -> 28 ms; overlapping blobs (1M, 16, 256), Yinyang, 72 -> 64 ms (2048 rows); (100k, 256, 1024),
-#: Hamerly, 5%, 88 -> 59 ms (256 -> 2048 rows); but (1M, 16, 64) with 22% undecided 59 -> 74 ms,
-#: and a fresh step 160 -> 191 ms: hence the share's threshold.
+#: product and bookkeeping of its undecided rows) is then spread over ~200 undecided rows, not ~25.
+#: Measured (benchmarks/results/cpu-notes.md, variant 29): the board (2M, 2, 64), a step with 5%
+#: undecided, 33 -> 28 ms; whole fits to convergence 9.7 -> 7.6-8.0 s (the board), 8.5-9.0 -> 8.2-8.3
+#: s (blobs (1M, 16, 256)); but a fresh step 160 -> 191 ms, so steps with many undecided keep 512.
 SPARSE_BLOCK_ROWS = 4096
 SPARSE_STEP_SHARE = 0.1
 
