@@ -420,8 +420,8 @@ def choose_algorithm(X: Any, n_clusters: int, backend: Any, max_iter: int = 300)
     iterations (the first step of a bound-based run measures every
     distance) -- else Hamerly where distances are cheap, centres few or
     dimensions many (:data:`AUTO_HAMERLY_MAX_FEATURES`, :data:`AUTO_HAMERLY_MAX_WORK`,
-    :data:`AUTO_HAMERLY_MAX_CLUSTERS`, :data:`AUTO_HAMERLY_MIN_FEATURES`), Yinyang otherwise. Measured with ``fastkm bench --fit`` (see
-    benchmarks/results/cpu-notes.md).
+    :data:`AUTO_HAMERLY_MAX_CLUSTERS`, :data:`AUTO_HAMERLY_MIN_FEATURES`), Yinyang
+    otherwise. Measured with ``fastkm bench --fit`` (see benchmarks/results/cpu-notes.md).
 
     >>> import numpy as np
     >>> from fastkm.backends import get_backend
