@@ -95,10 +95,11 @@ def test_every_iteration_is_lloyds(path, algorithm, name, dtype):
 @pytest.mark.parametrize("block_rows", [8, 100, 4096])
 @pytest.mark.parametrize("algorithm", BOUNDED)
 def test_every_block_size_gives_lloyds_iterations(monkeypatch, block_rows, algorithm):
-    """The Numba kernel's later steps take bigger blocks when few points are undecided: forced on every step
-    after the first, at sizes that split each thread's rows many ways or not at all, every iteration stays Lloyd's."""
+    """The Numba kernel's blocks (and its later steps' bigger ones, when few points are undecided): forced on
+    every step, at sizes that split each thread's rows many ways or not at all, every iteration stays Lloyd's."""
     import fastkm.backends.numba_backend as numba_backend
 
+    monkeypatch.setattr(numba_backend, "_block_rows", lambda X, n_clusters: block_rows)
     monkeypatch.setattr(numba_backend, "SPARSE_STEP_SHARE", 1.0)
     monkeypatch.setattr(numba_backend, "SPARSE_BLOCK_ROWS", block_rows)
     X = _data("duplicates", np.float32)

@@ -72,8 +72,11 @@ _MAX_BLOCK_ROWS = 512
 #: Measured (benchmarks/results/cpu-notes.md, variant 29): the board (2M, 2, 64), a step with 5%
 #: undecided, 33 -> 28 ms; whole fits to convergence 9.7 -> 7.6-8.0 s (the board), 8.5-9.0 -> 8.2-8.3
 #: s (blobs (1M, 16, 256)); but a fresh step 160 -> 191 ms, so steps with many undecided keep 512.
+#: A thread's scratch for such a block stays within :data:`SPARSE_BLOCK_BYTES` (many centres or groups:
+#: fewer rows, never fewer than :func:`_block_rows`).
 SPARSE_BLOCK_ROWS = 4096
 SPARSE_STEP_SHARE = 0.1
+SPARSE_BLOCK_BYTES = 32 * 2**20
 
 #: The bound-based kernel measures a block's undecided rows against every centre, in one product, when
 #: the bounds leave at least this share of those distances to measure (else group by group).
@@ -1394,7 +1397,11 @@ class NumbaBackend(HostArrays):
         magic = tuple(np.ascontiguousarray(grid.magic) for grid in scale.grids())
         block_rows = _block_rows(X, n_clusters)
         if not fresh and bounds.undecided_share <= SPARSE_STEP_SHARE:
-            block_rows = SPARSE_BLOCK_ROWS
+            # a block's scratch per row (_bounded_kernel's arrays): its scores (K, float64 at most), its
+            # bounds and tracking per group (4 float64, 3 int32, a bool), its rows (centred, gathered,
+            # transposed), ~15 scalars
+            row_bytes = 8 * n_clusters + 45 * bounds.n_groups + 16 * (n_features + 1) + 128
+            block_rows = max(block_rows, min(SPARSE_BLOCK_ROWS, SPARSE_BLOCK_BYTES // row_bytes))
         with self._threads() as n_threads:
             n_parts = max(1, min(n_threads, n_samples // 64))
             sums = np.zeros((n_parts, 2, n_clusters, n_features))
